@@ -1,0 +1,130 @@
+//! Wire shapes of the contract's data structures.
+
+use serde::Serialize;
+
+use crate::domain::{Listing, SessionRecord, UserRecord};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub staff: bool,
+    pub domain: String,
+    pub subdomain: Option<String>,
+    pub banned_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Where a user's files are served; from configuration, the same for every user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directory {
+    pub domain: String,
+    pub subdomain: Option<String>,
+}
+
+impl Directory {
+    pub fn user(&self, user: UserRecord) -> UserView {
+        UserView {
+            id: user.id.to_string(),
+            username: user.username,
+            email: user.email,
+            staff: user.staff,
+            domain: self.domain.clone(),
+            subdomain: self.subdomain.clone(),
+            banned_at: user.banned_at.map(iso8601),
+            created_at: iso8601(user.created_at),
+            updated_at: iso8601(user.updated_at),
+        }
+    }
+
+    pub fn users(&self, list: Listing<UserRecord>) -> ListView<UserView> {
+        ListView {
+            count: list.count,
+            items: list.items.into_iter().map(|u| self.user(u)).collect(),
+        }
+    }
+}
+
+/// `2022-11-06T01:12:06.000Z`
+fn iso8601(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+#[derive(Serialize)]
+pub struct SessionView {
+    pub iat: i64,
+    pub exp: i64,
+    pub sub: String,
+    pub name: String,
+}
+
+impl From<SessionRecord> for SessionView {
+    fn from(s: SessionRecord) -> Self {
+        Self {
+            iat: s.id.0,
+            exp: s.exp,
+            sub: s.user_id.to_string(),
+            name: s.name,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ListView<T> {
+    pub count: u64,
+    pub items: Vec<T>,
+}
+
+impl From<Listing<SessionRecord>> for ListView<SessionView> {
+    fn from(list: Listing<SessionRecord>) -> Self {
+        Self {
+            count: list.count,
+            items: list.items.into_iter().map(SessionView::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct SuccessfulAuth {
+    pub token: String,
+    pub exp: i64,
+}
+
+#[derive(Serialize)]
+pub struct DeleteBulk {
+    pub count: u64,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct Success {
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+impl Success {
+    pub fn new(message: &'static str) -> Self {
+        Self {
+            code: "GENERIC_SUCCESS",
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        assert_eq!(
+            super::iso8601(1_667_697_126_000),
+            "2022-11-06T01:12:06.000Z"
+        );
+    }
+}

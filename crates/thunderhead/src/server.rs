@@ -1,0 +1,148 @@
+//! Putting the pieces together: state from settings, the background pruner, and `run`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::domain::password::PasswordHasher;
+use crate::domain::token::{KeyOrigin, TokenKeys};
+use crate::http::{self, AppState, Directory, HttpSettings};
+use crate::ratelimit::{CounterStore, MemoryCounters, RateLimiter};
+use crate::service::{Accounts, App, Lifetimes};
+use crate::store::{self, redact_url, Store};
+
+/// Builds the shared state from settings and already opened resources.
+pub fn app_state(
+    config: &Config,
+    store: Arc<dyn Store>,
+    tokens: TokenKeys,
+    counters: Arc<dyn CounterStore>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppState> {
+    let hasher = PasswordHasher::new(config.hash_cost)?;
+    let app = App {
+        accounts: Accounts::new(store.clone(), clock.clone(), hasher),
+        limiter: RateLimiter::new(counters, clock.clone(), config.rate_limits),
+        store,
+        clock,
+        tokens,
+        lifetimes: Lifetimes::default(),
+    };
+    Ok(AppState {
+        app: Arc::new(app),
+        http: Arc::new(HttpSettings {
+            body_limit: config.body_limit,
+            trusted_proxies: config.trusted_proxies.clone(),
+            directory: Directory {
+                domain: config.domain.clone(),
+                subdomain: config.subdomain.clone(),
+            },
+        }),
+    })
+}
+
+/// Why the server could not start: bad settings (exit 2) or a failure at run time (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Settings(String),
+    #[error("{0:#}")]
+    Runtime(anyhow::Error),
+}
+
+/// `thunderhead serve`: runs until SIGINT or SIGTERM, then lets in-flight requests finish.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let (tokens, origin) = TokenKeys::load_or_create(&config.key_file)
+        .map_err(|e| StartError::Settings(e.to_string()))?;
+    if origin == KeyOrigin::Created {
+        tracing::info!(path = %config.key_file.display(), "created a new ES256 signing key (mode 0600); keep it: tokens signed with it die with it");
+    }
+    let store = store::connect(&config.database_url, &config.pool)
+        .await
+        .map_err(|e| {
+            StartError::Runtime(e.context(format!(
+                "cannot open database {}",
+                redact_url(&config.database_url)
+            )))
+        })?;
+    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+        StartError::Runtime(
+            anyhow::Error::new(e).context(format!("cannot listen on {}", config.listen)),
+        )
+    })?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    spawn_pruner(store.clone(), clock.clone(), config.prune_interval);
+    let state = app_state(
+        &config,
+        store,
+        tokens,
+        Arc::new(MemoryCounters::default()),
+        clock,
+    )
+    .map_err(StartError::Runtime)?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| StartError::Runtime(e.into()))?;
+    tracing::info!(%address, database = %redact_url(&config.database_url), "thunderhead listening");
+    http::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| StartError::Runtime(e.into()))?;
+    tracing::info!("thunderhead stopped");
+    Ok(())
+}
+
+/// Deletes expired sessions every `interval`, in bounded batches, via the expiry index.
+pub fn spawn_pruner(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    const BATCH: u32 = 1000;
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            let mut pruned = 0u64;
+            loop {
+                match store.prune_expired(clock.now_s(), BATCH).await {
+                    Ok(n) => {
+                        pruned += n;
+                        if n < u64::from(BATCH) {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "pruning expired sessions failed; will retry");
+                        break;
+                    }
+                }
+            }
+            if pruned > 0 {
+                tracing::info!(pruned, "pruned expired sessions");
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

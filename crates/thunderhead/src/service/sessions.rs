@@ -1,0 +1,114 @@
+//! Sessions: authenticating tokens, listing and revoking. The same operations serve a user
+//! acting on their own sessions and staff acting on anyone's; staff calls first check that
+//! the target user exists, as the contract's order of checks requires.
+
+use crate::domain::token::Claims;
+use crate::domain::{Listing, Page, SessionId, SessionRecord, UserId};
+use crate::error::{ApiError, ApiResult};
+
+use super::{App, Caller, Issued};
+
+/// At most this many IDs in one bulk revocation, unknown ones included.
+pub const MAX_BULK: usize = 100;
+
+impl App {
+    /// A token is good only while its signature verifies, its session row lives and its owner
+    /// is not banned. Every check runs on every request; nothing here is cached.
+    pub async fn authenticate(&self, token: &str) -> ApiResult<Caller> {
+        let now_s = self.clock.now_s();
+        let subject = self
+            .tokens
+            .verify(token, now_s)
+            .ok_or(ApiError::InvalidToken)?;
+        let record = self
+            .store
+            .authenticate(subject.user, subject.session, now_s)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
+        if record.banned_at.is_some() {
+            return Err(ApiError::Banned);
+        }
+        Ok(Caller {
+            session: record.session,
+            staff: record.staff,
+        })
+    }
+
+    /// Opens a session for `user` and signs its token.
+    pub(super) async fn issue(
+        &self,
+        user: UserId,
+        remember: bool,
+        name: &str,
+    ) -> ApiResult<Issued> {
+        let lifetime = if remember {
+            self.lifetimes.remembered_s
+        } else {
+            self.lifetimes.normal_s
+        };
+        let session = self
+            .store
+            .create_session(user, self.clock.now_s(), lifetime, name)
+            .await?
+            .ok_or(ApiError::InvalidUser)?;
+        let token = self.tokens.sign(&Claims {
+            sub: session.user_id.to_string(),
+            name: session.name.clone(),
+            iat: session.id.0,
+            exp: session.exp,
+        });
+        Ok(Issued {
+            token,
+            exp: session.exp,
+        })
+    }
+
+    /// Fails with InvalidUser unless the user exists; staff operations start here.
+    pub async fn require_user(&self, user: UserId) -> ApiResult<()> {
+        self.accounts.get(user).await.map(drop)
+    }
+
+    pub async fn list_sessions(
+        &self,
+        user: UserId,
+        page: Page,
+    ) -> ApiResult<Listing<SessionRecord>> {
+        Ok(self
+            .store
+            .list_sessions(user, self.clock.now_s(), page)
+            .await?)
+    }
+
+    pub async fn session(&self, user: UserId, id: SessionId) -> ApiResult<SessionRecord> {
+        self.store
+            .session(user, id, self.clock.now_s())
+            .await?
+            .ok_or(ApiError::SessionNotFound)
+    }
+
+    pub async fn revoke_session(&self, user: UserId, id: SessionId) -> ApiResult<SessionRecord> {
+        self.store
+            .delete_session(user, id, self.clock.now_s())
+            .await?
+            .ok_or(ApiError::SessionNotFound)
+    }
+
+    /// Revokes the listed sessions in one statement; IDs that match nothing are ignored.
+    pub async fn revoke_sessions(&self, user: UserId, ids: &[SessionId]) -> ApiResult<u64> {
+        Ok(self
+            .store
+            .delete_sessions(user, ids, self.clock.now_s())
+            .await?)
+    }
+
+    pub async fn revoke_all_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> ApiResult<u64> {
+        Ok(self
+            .store
+            .delete_all_sessions(user, keep, self.clock.now_s())
+            .await?)
+    }
+}

@@ -1,0 +1,301 @@
+//! The single body of `Store` methods, stamped out once per backend. Each backend type only
+//! has to provide a `pool` field; the SQL and the logic around it exist once.
+
+macro_rules! impl_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn create_user(
+                &self,
+                user: &$crate::store::NewUser,
+                now_ms: i64,
+            ) -> $crate::store::StoreResult<$crate::domain::UserRecord> {
+                sqlx::query_as($crate::store::sql::INSERT_USER)
+                    .bind(&user.username)
+                    .bind(&user.email)
+                    .bind(user.email.to_lowercase())
+                    .bind(&user.password_hash)
+                    .bind(user.staff)
+                    .bind(now_ms)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($crate::store::map_unique)
+            }
+
+            async fn user_by_id(
+                &self,
+                id: $crate::domain::UserId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::UserRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::USER_BY_ID)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn user_by_username(
+                &self,
+                username: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::UserRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::USER_BY_USERNAME)
+                    .bind(username)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn list_users(
+                &self,
+                page: $crate::domain::Page,
+            ) -> $crate::store::StoreResult<$crate::domain::Listing<$crate::domain::UserRecord>>
+            {
+                let count: i64 = sqlx::query_scalar($crate::store::sql::COUNT_USERS)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let items = sqlx::query_as($crate::store::sql::LIST_USERS)
+                    .bind(i64::from(page.limit))
+                    .bind(page.offset as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok($crate::domain::Listing {
+                    count: count.max(0) as u64,
+                    items,
+                })
+            }
+
+            async fn update_user(
+                &self,
+                id: $crate::domain::UserId,
+                changes: &$crate::store::UserChanges,
+                now_ms: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::UserRecord>> {
+                let mut tx = self.pool.begin().await?;
+                let updated: Option<$crate::domain::UserRecord> =
+                    sqlx::query_as($crate::store::sql::UPDATE_USER)
+                        .bind(id.0)
+                        .bind(changes.username.as_deref())
+                        .bind(changes.email.as_deref())
+                        .bind(changes.email.as_deref().map(str::to_lowercase))
+                        .bind(changes.password.as_ref().map(|p| p.hash.as_str()))
+                        .bind(changes.staff)
+                        .bind(now_ms)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err($crate::store::map_unique)?;
+                if let (Some(_), Some(change)) = (&updated, &changes.password) {
+                    match change.keep {
+                        Some(keep) => {
+                            sqlx::query($crate::store::sql::DELETE_OTHER_SESSIONS_ANY_EXPIRY)
+                                .bind(id.0)
+                                .bind(keep.0)
+                                .execute(&mut *tx)
+                                .await?
+                        }
+                        None => {
+                            sqlx::query($crate::store::sql::DELETE_EVERY_SESSION_ANY_EXPIRY)
+                                .bind(id.0)
+                                .execute(&mut *tx)
+                                .await?
+                        }
+                    };
+                }
+                tx.commit().await?;
+                Ok(updated)
+            }
+
+            async fn change_ban(
+                &self,
+                id: $crate::domain::UserId,
+                change: $crate::store::BanChange,
+                now_ms: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::UserRecord>> {
+                let statement = match change {
+                    $crate::store::BanChange::Ban => $crate::store::sql::BAN_USER,
+                    $crate::store::BanChange::Unban => $crate::store::sql::UNBAN_USER,
+                    $crate::store::BanChange::Toggle => $crate::store::sql::TOGGLE_BAN,
+                };
+                Ok(sqlx::query_as(statement)
+                    .bind(id.0)
+                    .bind(now_ms)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn delete_user(
+                &self,
+                id: $crate::domain::UserId,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::UserRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::DELETE_USER)
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn delete_users(
+                &self,
+                ids: &[$crate::domain::UserId],
+            ) -> $crate::store::StoreResult<u64> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let statement = format!(
+                    "{}{}",
+                    $crate::store::sql::DELETE_USERS_PREFIX,
+                    $crate::store::sql::in_list(1, ids.len())
+                );
+                let mut query = sqlx::query(&statement);
+                for id in ids {
+                    query = query.bind(id.0);
+                }
+                Ok(query.execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn create_session(
+                &self,
+                user: $crate::domain::UserId,
+                now_s: i64,
+                lifetime_s: i64,
+                name: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::SessionRecord>> {
+                // The UPDATE comes first so the transaction takes its write lock at once.
+                let mut tx = self.pool.begin().await?;
+                let iat: Option<i64> = sqlx::query_scalar($crate::store::sql::ALLOCATE_SESSION_ID)
+                    .bind(user.0)
+                    .bind(now_s)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(iat) = iat else {
+                    return Ok(None);
+                };
+                let session = sqlx::query_as($crate::store::sql::INSERT_SESSION)
+                    .bind(user.0)
+                    .bind(iat)
+                    .bind(now_s.saturating_add(lifetime_s))
+                    .bind(name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(session))
+            }
+
+            async fn authenticate(
+                &self,
+                user: $crate::domain::UserId,
+                id: $crate::domain::SessionId,
+                now_s: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::AuthRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::AUTHENTICATE)
+                    .bind(user.0)
+                    .bind(id.0)
+                    .bind(now_s)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn session(
+                &self,
+                user: $crate::domain::UserId,
+                id: $crate::domain::SessionId,
+                now_s: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::SessionRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::SESSION)
+                    .bind(user.0)
+                    .bind(id.0)
+                    .bind(now_s)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn list_sessions(
+                &self,
+                user: $crate::domain::UserId,
+                now_s: i64,
+                page: $crate::domain::Page,
+            ) -> $crate::store::StoreResult<$crate::domain::Listing<$crate::domain::SessionRecord>>
+            {
+                let count: i64 = sqlx::query_scalar($crate::store::sql::COUNT_SESSIONS)
+                    .bind(user.0)
+                    .bind(now_s)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let items = sqlx::query_as($crate::store::sql::LIST_SESSIONS)
+                    .bind(user.0)
+                    .bind(now_s)
+                    .bind(i64::from(page.limit))
+                    .bind(page.offset as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok($crate::domain::Listing {
+                    count: count.max(0) as u64,
+                    items,
+                })
+            }
+
+            async fn delete_session(
+                &self,
+                user: $crate::domain::UserId,
+                id: $crate::domain::SessionId,
+                now_s: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::SessionRecord>> {
+                Ok(sqlx::query_as($crate::store::sql::DELETE_SESSION)
+                    .bind(user.0)
+                    .bind(id.0)
+                    .bind(now_s)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn delete_sessions(
+                &self,
+                user: $crate::domain::UserId,
+                ids: &[$crate::domain::SessionId],
+                now_s: i64,
+            ) -> $crate::store::StoreResult<u64> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let statement = format!(
+                    "{}{}",
+                    $crate::store::sql::DELETE_SESSIONS_PREFIX,
+                    $crate::store::sql::in_list(3, ids.len())
+                );
+                let mut query = sqlx::query(&statement).bind(user.0).bind(now_s);
+                for id in ids {
+                    query = query.bind(id.0);
+                }
+                Ok(query.execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn delete_all_sessions(
+                &self,
+                user: $crate::domain::UserId,
+                keep: Option<$crate::domain::SessionId>,
+                now_s: i64,
+            ) -> $crate::store::StoreResult<u64> {
+                let query = match keep {
+                    Some(keep) => sqlx::query($crate::store::sql::DELETE_ALL_SESSIONS_BUT)
+                        .bind(user.0)
+                        .bind(now_s)
+                        .bind(keep.0),
+                    None => sqlx::query($crate::store::sql::DELETE_ALL_SESSIONS)
+                        .bind(user.0)
+                        .bind(now_s),
+                };
+                Ok(query.execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn prune_expired(
+                &self,
+                now_s: i64,
+                batch: u32,
+            ) -> $crate::store::StoreResult<u64> {
+                Ok(sqlx::query($crate::store::sql::PRUNE_EXPIRED)
+                    .bind(now_s)
+                    .bind(i64::from(batch))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

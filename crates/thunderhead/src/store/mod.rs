@@ -1,0 +1,243 @@
+//! Storage behind one trait. Both backends run the SQL in `sql.rs` through the one method set
+//! in `imp.rs`; only connection set-up and migrations differ per backend.
+
+mod imp;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{AuthRecord, Listing, Page, SessionId, SessionRecord, UserId, UserRecord};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique username or email is taken.
+    #[error("unique constraint violated")]
+    Conflict,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A new account; `username` and `email_key` are already normalised by the service.
+#[derive(Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub staff: bool,
+}
+
+/// Fields to change on an account; `None` leaves a field as it is.
+#[derive(Clone, Default)]
+pub struct UserChanges {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub staff: Option<bool>,
+    pub password: Option<PasswordChange>,
+}
+
+/// A new password hash. Changing a password ends every session but `keep`, in the same
+/// transaction, so a crash cannot leave the old sessions alive behind the new password.
+#[derive(Clone)]
+pub struct PasswordChange {
+    pub hash: String,
+    pub keep: Option<SessionId>,
+}
+
+/// How a ban changes: set, lift, or flip whatever it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BanChange {
+    Ban,
+    Unban,
+    Toggle,
+}
+
+/// Where the data lives. Times are passed in: `now_ms` in milliseconds for account
+/// timestamps, `now_s` in seconds for session expiry.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn create_user(&self, user: &NewUser, now_ms: i64) -> StoreResult<UserRecord>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
+    /// Looks up by the normalised (lower-case) username.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Newest first.
+    async fn list_users(&self, page: Page) -> StoreResult<Listing<UserRecord>>;
+    async fn update_user(
+        &self,
+        id: UserId,
+        changes: &UserChanges,
+        now_ms: i64,
+    ) -> StoreResult<Option<UserRecord>>;
+    async fn change_ban(
+        &self,
+        id: UserId,
+        change: BanChange,
+        now_ms: i64,
+    ) -> StoreResult<Option<UserRecord>>;
+    /// Deletes the account and, by cascade, its sessions.
+    async fn delete_user(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
+    async fn delete_users(&self, ids: &[UserId]) -> StoreResult<u64>;
+
+    /// Creates a session whose ID is unique for the user and never used before, even when
+    /// many logins land in one second. `None` when the user does not exist.
+    async fn create_session(
+        &self,
+        user: UserId,
+        now_s: i64,
+        lifetime_s: i64,
+        name: &str,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// The live session and its owner's standing, in one round trip.
+    async fn authenticate(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now_s: i64,
+    ) -> StoreResult<Option<AuthRecord>>;
+    async fn session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now_s: i64,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// Live sessions, newest first.
+    async fn list_sessions(
+        &self,
+        user: UserId,
+        now_s: i64,
+        page: Page,
+    ) -> StoreResult<Listing<SessionRecord>>;
+    async fn delete_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now_s: i64,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// Deletes the listed live sessions in one statement; returns how many went.
+    async fn delete_sessions(
+        &self,
+        user: UserId,
+        ids: &[SessionId],
+        now_s: i64,
+    ) -> StoreResult<u64>;
+    /// Deletes every live session of the user but `keep`, in one statement.
+    async fn delete_all_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        now_s: i64,
+    ) -> StoreResult<u64>;
+    /// Deletes up to `batch` expired sessions across all users, by the expiry index.
+    async fn prune_expired(&self, now_s: i64, batch: u32) -> StoreResult<u64>;
+}
+
+/// Connection settings shared by both backends.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Which backend a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        match scheme {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            "" => Err(format!("database URL {:?} has no scheme; use sqlite://PATH or postgres://HOST/DB", redact_url(url))),
+            other => Err(format!(
+                "database URL scheme {other:?} is not supported; use sqlite://PATH or postgres://HOST/DB"
+            )),
+        }
+    }
+}
+
+/// Opens the database the URL names and brings its schema up to date.
+pub async fn connect(url: &str, pool: &PoolSettings) -> anyhow::Result<Arc<dyn Store>> {
+    let backend = Backend::from_url(url).map_err(anyhow::Error::msg)?;
+    Ok(match backend {
+        Backend::Sqlite => Arc::new(SqliteStore::connect(url, pool).await?),
+        Backend::Postgres => Arc::new(PostgresStore::connect(url, pool).await?),
+    })
+}
+
+/// Hides the password in a database URL so it can be logged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{path}")
+            } else {
+                format!("{scheme}://{user}@{host}{path}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn map_unique(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_select_backends() {
+        assert_eq!(Backend::from_url("sqlite://x.db"), Ok(Backend::Sqlite));
+        assert_eq!(Backend::from_url("sqlite::memory:"), Ok(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://h/db"), Ok(Backend::Postgres));
+        assert_eq!(
+            Backend::from_url("postgresql://h/db"),
+            Ok(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://h/db").is_err());
+        assert!(Backend::from_url("thunderhead.db").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://t.db"), "sqlite://t.db");
+    }
+}

@@ -1,0 +1,35 @@
+//! PostgreSQL: for several instances on one database. Migrations take sqlx's advisory lock,
+//! so instances starting together apply them once.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use super::{imp::impl_store, PoolSettings, StoreResult};
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        Self::connect_with(options, settings).await
+    }
+
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        settings: &PoolSettings,
+    ) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+impl_store!(PostgresStore);
