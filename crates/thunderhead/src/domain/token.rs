@@ -132,6 +132,14 @@ impl TokenKeys {
         file.sync_all()
     }
 
+    /// The verification key as SPKI PEM, for anyone who must check tokens offline.
+    pub fn public_key_pem(&self) -> String {
+        use p256::pkcs8::EncodePublicKey;
+        self.verifying
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap_or_default()
+    }
+
     pub fn sign(&self, claims: &Claims) -> String {
         let header = URL_SAFE_NO_PAD.encode(HEADER);
         // Serialising four plain fields cannot fail; fall back to an empty object regardless.

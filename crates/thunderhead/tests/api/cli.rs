@@ -1,0 +1,149 @@
+//! The `thunderhead` binary itself: serving, shutting down, and the user commands.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{TestDb, TestResult};
+
+const BIN: &str = env!("CARGO_BIN_EXE_thunderhead");
+
+struct Env {
+    dir: tempfile::TempDir,
+    db: TestDb,
+}
+
+impl Env {
+    async fn new() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let (db, _store) = TestDb::open(&Default::default()).await?;
+        Ok(Self { dir: tempfile::tempdir()?, db })
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", self.db.url())
+            .env("THUNDERHEAD_ARGON2_MEMORY_KIB", "256")
+            .env("THUNDERHEAD_ARGON2_ITERATIONS", "1");
+        cmd
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Result<(i32, String, String), Box<dyn std::error::Error + Send + Sync>> {
+        let mut child = self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        Ok((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into()))
+    }
+}
+
+/// Starts `thunderhead serve` on an ephemeral port and reads the address from its log.
+fn start_server(env: &Env, extra_env: &[(&str, &str)]) -> Result<(Child, String), Box<dyn std::error::Error + Send + Sync>> {
+    let mut cmd = env.command();
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]).env("RUST_LOG", "info").env("NO_COLOR", "1");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        let Some(line) = lines.next() else { break };
+        let line = line?;
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.split("address=").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+            // Keep draining the log so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines.by_ref() {});
+            return Ok((child, format!("http://{addr}")));
+        }
+    }
+    let _ = child.kill();
+    Err(format!("server did not report its address:\n{seen}").into())
+}
+
+#[tokio::test]
+async fn user_commands_and_serve_work_together() -> TestResult {
+    let env = Env::new().await?;
+    let (code, out, err) = env.run(&["user", "create", "--username", "Root", "--email", "root@example.com", "--staff"], "s3cret pass\n")?;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created user root"), "{out}");
+    let (code, _, err) = env.run(&["user", "create", "--username", "root", "--email", "x@example.com"], "pw\n")?;
+    assert_eq!(code, 2);
+    assert!(err.contains("taken"), "{err}");
+    let (code, _, err) = env.run(&["user", "create", "--username", "nopw", "--email", "n@example.com"], "")?;
+    assert_eq!(code, 2, "empty stdin is an empty password: {err}");
+
+    let (mut server, base) = start_server(&env, &[("THUNDERHEAD_RATE_LIMITS", "off")])?;
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{base}/api/user/session"))
+        .json(&json!({"username": "root", "password": "s3cret pass"}))
+        .send()
+        .await?;
+    assert_eq!(login.status(), 201);
+    let token = login.json::<serde_json::Value>().await?["token"].as_str().unwrap_or_default().to_owned();
+    let users = client.get(format!("{base}/api/users")).header("Authorization", &token).send().await?;
+    assert_eq!(users.status(), 200, "root is staff");
+
+    // The CLI works on the database while the server runs, and the server sees it at once.
+    let (code, out, err) = env.run(&["user", "ban", "root"], "")?;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("banned"));
+    let banned = client.get(format!("{base}/api/user")).header("Authorization", &token).send().await?;
+    assert_eq!(banned.status(), 403);
+    assert_eq!(env.run(&["user", "ban", "root", "--off"], "")?.0, 0);
+    assert_eq!(env.run(&["user", "staff", "root", "--off"], "")?.0, 0);
+    let users = client.get(format!("{base}/api/users")).header("Authorization", &token).send().await?;
+    assert_eq!(users.status(), 403, "no longer staff");
+    let (code, _, err) = env.run(&["user", "staff", "ghost"], "")?;
+    assert_eq!(code, 2);
+    assert!(err.contains("ghost"));
+
+    // SIGTERM: a graceful stop with exit status 0.
+    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status()?;
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.try_wait()? {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(env.dir.path().join("thunderhead-key.pem").exists(), "a key is created on first start");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_settings_are_one_line_errors_with_exit_2() -> TestResult {
+    let env = Env::new().await?;
+    std::fs::write(env.dir.path().join("bad.pem"), "not a key")?;
+    std::fs::write(env.dir.path().join("bad.toml"), "listen = 5\n")?;
+    for (args, needle) in [
+        (vec!["--no-such-flag"], "--no-such-flag"),
+        (vec!["--database-url", "mysql://h/db", "migrate"], "mysql"),
+        (vec!["--database-url", "thunderhead.db", "migrate"], "scheme"),
+        (vec!["--listen", "nowhere"], "nowhere"),
+        (vec!["--key-file", "bad.pem", "--listen", "127.0.0.1:0"], "bad.pem"),
+        (vec!["--key-file", "missing-dir/k.pem", "--listen", "127.0.0.1:0"], "missing-dir/k.pem"),
+        (vec!["--config", "bad.toml"], "bad.toml"),
+        (vec!["--config", "absent.toml"], "absent.toml"),
+        (vec!["--rate-limit-login", "often"], "often"),
+    ] {
+        let (code, _, err) = env.run(&args, "")?;
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    Ok(())
+}

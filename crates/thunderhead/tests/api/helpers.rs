@@ -1,0 +1,259 @@
+//! `TestApp`: a real server on an ephemeral port, over its own database: a fresh SQLite file,
+//! or a fresh schema of the PostgreSQL database named by `TEST_DATABASE_URL`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::postgres::PgConnectOptions;
+use thunderhead::clock::{Clock, ManualClock};
+use thunderhead::config::Config;
+use thunderhead::domain::password::HashCost;
+use thunderhead::domain::token::TokenKeys;
+use thunderhead::domain::UserId;
+use thunderhead::http::{self, AppState};
+use thunderhead::ratelimit::{MemoryCounters, RateLimits};
+use thunderhead::server::app_state;
+use thunderhead::service::NewAccount;
+use thunderhead::store::{PoolSettings, PostgresStore, SqliteStore, Store};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Cheap enough for tests, still real Argon2id.
+pub const TEST_HASH_COST: HashCost = HashCost {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A database of the test's own, removed when dropped.
+pub enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, schema: String },
+}
+
+impl TestDb {
+    /// Opens a new, empty store on the backend the environment selects.
+    pub async fn open(pool: &PoolSettings) -> Result<(Self, Arc<dyn Store>), Box<dyn std::error::Error + Send + Sync>> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let schema = format!("th_test_{}", rand::random::<u64>());
+                let admin = PgConnectOptions::from_str(&url)?;
+                let mut conn = sqlx::ConnectOptions::connect(&admin).await?;
+                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await?;
+                let options = admin.options([("search_path", schema.as_str())]);
+                let store = PostgresStore::connect_with(options, pool).await?;
+                Ok((Self::Postgres { admin_url: url, schema }, Arc::new(store)))
+            }
+            _ => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                let store = SqliteStore::connect(&url, pool).await?;
+                Ok((Self::Sqlite(dir), Arc::new(store)))
+            }
+        }
+    }
+
+    /// The URL a separate server process would use to reach this database.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("test.db").display()),
+            Self::Postgres { admin_url, schema } => {
+                let sep = if admin_url.contains('?') { '&' } else { '?' };
+                format!("{admin_url}{sep}options=-c%20search_path%3D{schema}")
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres { admin_url, schema } = self {
+            let (url, schema) = (admin_url.clone(), schema.clone());
+            // Drop runs outside any runtime we may block; a short-lived one does the cleanup.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                    return;
+                };
+                rt.block_on(async move {
+                    if let Ok(options) = PgConnectOptions::from_str(&url) {
+                        if let Ok(mut conn) = sqlx::ConnectOptions::connect(&options).await {
+                            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                                .execute(&mut conn)
+                                .await;
+                        }
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    pub store: Arc<dyn Store>,
+    shutdown: Option<oneshot::Sender<()>>,
+    _db: TestDb,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the contract's error body and status.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert!(self.body["message"].is_string(), "body: {}", self.body);
+    }
+}
+
+impl TestApp {
+    /// A server with every rate limit off.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|c| c.rate_limits = RateLimits::OFF).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
+        match Self::try_spawn(configure).await {
+            Ok(app) => app,
+            Err(err) => panic!("test server failed to start: {err}"),
+        }
+    }
+
+    async fn try_spawn(configure: impl FnOnce(&mut Config)) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let mut config = Config {
+            hash_cost: TEST_HASH_COST,
+            ..Config::default()
+        };
+        configure(&mut config);
+        let (db, store) = TestDb::open(&config.pool).await?;
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now().timestamp_millis()));
+        let state = app_state(
+            &config,
+            store.clone(),
+            TokenKeys::generate(),
+            Arc::new(MemoryCounters::default()),
+            clock.clone(),
+        )?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let _ = http::serve(listener, served, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Ok(Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            clock,
+            state,
+            store,
+            shutdown: Some(tx),
+            _db: db,
+        })
+    }
+
+    pub fn now_s(&self) -> i64 {
+        self.clock.now_s()
+    }
+
+    /// Creates an account straight through the service layer (no rate limit involved).
+    pub async fn create_user(&self, username: &str, staff: bool) -> UserId {
+        let account = NewAccount {
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            password: PASSWORD.into(),
+            staff,
+        };
+        match self.state.app.accounts.create(account).await {
+            Ok(user) => user.id,
+            Err(err) => panic!("cannot create {username}: {err}"),
+        }
+    }
+
+    /// Logs in through the API and returns the token.
+    pub async fn login(&self, username: &str) -> String {
+        let resp = self
+            .call(Method::POST, "/api/user/session", None, Some(json!({"username": username, "password": PASSWORD})))
+            .await;
+        assert_eq!(resp.status, StatusCode::CREATED, "login of {username}: {}", resp.body);
+        resp.body["token"].as_str().map(str::to_owned).unwrap_or_default()
+    }
+
+    /// A user and one signed-in token for them.
+    pub async fn user_with_token(&self, username: &str, staff: bool) -> (UserId, String) {
+        let id = self.create_user(username, staff).await;
+        (id, self.login(username).await)
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("Authorization", token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => panic!("request failed: {err}"),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let bytes = response.bytes().await.unwrap_or_default();
+        assert!(content_type.starts_with("application/json"), "{status}: content-type {content_type:?}");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert_ne!(status.as_u16(), 500, "unexpected 500: {body}");
+        Resp { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str, body: Option<Value>) -> Resp {
+        self.call(Method::DELETE, path, Some(token), body).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

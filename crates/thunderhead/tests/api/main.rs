@@ -1,0 +1,19 @@
+//! The one integration test binary: every test talks to a real server over real HTTP, on
+//! SQLite, or on PostgreSQL when `TEST_DATABASE_URL` is set.
+
+// A test that cannot go on should stop loudly.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod account;
+mod bad_input;
+mod cli;
+mod concurrency;
+mod helpers;
+mod login;
+mod own_sessions;
+mod rate_limits;
+mod sanity;
+mod staff_sessions;
+mod store_story;
+mod tokens;
+mod users;

@@ -1,0 +1,97 @@
+//! Every kind of bad token is 401 InvalidSession, and never a 500.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use thunderhead::domain::token::{Claims, TokenKeys};
+
+use crate::helpers::{TestApp, TestResult};
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn forged_tampered_and_foreign_tokens_are_refused() -> TestResult {
+    let app = TestApp::spawn().await;
+    let (alice, token) = app.user_with_token("alice", false).await;
+    let (_, _staff_token) = app.user_with_token("boss", true).await;
+    let claims = claims_of(&token);
+    let [header, _, signature] = <[&str; 3]>::try_from(token.split('.').collect::<Vec<_>>()).map_err(|_| "token shape")?;
+
+    // Same claims, another key.
+    let other_key = TokenKeys::generate().sign(&serde_json::from_value::<Claims>(claims.clone())?);
+    // Claims changed to another user (the staff member), original signature kept.
+    let mut escalated = claims.clone();
+    escalated["sub"] = json!("2");
+    let tampered = format!("{header}.{}.{signature}", b64(&escalated));
+    // alg: none, with and without a signature.
+    let none_header = b64(&json!({"alg": "none", "typ": "JWT"}));
+    let alg_none = format!("{none_header}.{}.", b64(&claims));
+    let alg_none_sig = format!("{none_header}.{}.{signature}", b64(&claims));
+    // HS256 keyed with the server's public key (the classic algorithm-confusion attack).
+    let hs_header = b64(&json!({"alg": "HS256", "typ": "JWT"}));
+    let signing_input = format!("{hs_header}.{}", b64(&claims));
+    let mut mac = Hmac::<Sha256>::new_from_slice(app.state.app.tokens.public_key_pem().as_bytes())?;
+    mac.update(signing_input.as_bytes());
+    let hs256 = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    // A flipped signature byte.
+    let mut sig = URL_SAFE_NO_PAD.decode(signature)?;
+    sig[10] ^= 1;
+    let bad_sig = format!("{header}.{}.{}", token.split('.').nth(1).unwrap_or_default(), URL_SAFE_NO_PAD.encode(sig));
+
+    for (what, bad) in [
+        ("other key", other_key),
+        ("tampered claims", tampered),
+        ("alg none", alg_none),
+        ("alg none with signature", alg_none_sig),
+        ("HS256 with public key", hs256),
+        ("flipped signature", bad_sig),
+        ("garbage", "garbage".to_owned()),
+        ("empty", String::new()),
+        ("four parts", format!("{token}.x")),
+        ("huge", "a".repeat(8000)),
+        ("non-base64", "!!!.???.###".to_owned()),
+    ] {
+        let resp = app.get("/api/user/session", &bad).await;
+        assert_eq!(resp.status, 401, "{what}: {}", resp.body);
+        assert_eq!(resp.body["code"], "INVALID_SESSION_ERROR", "{what}");
+        assert_eq!(resp.header("www-authenticate"), Some("Bearer"), "{what}");
+    }
+    // The genuine token still works, also with the Bearer prefix.
+    assert_eq!(app.get("/api/user/session", &token).await.status, 200);
+    assert_eq!(app.get("/api/user/session", &format!("Bearer {token}")).await.status, 200);
+    assert_eq!(claims["sub"], alice.to_string());
+    Ok(())
+}
+
+#[tokio::test]
+async fn expired_and_revoked_tokens_are_refused() -> TestResult {
+    let app = TestApp::spawn().await;
+    let (alice, token) = app.user_with_token("alice", false).await;
+    // A correctly signed token for a session that was never created.
+    let claims = claims_of(&token);
+    let never = app.state.app.tokens.sign(&Claims {
+        sub: alice.to_string(),
+        name: "ghost".into(),
+        iat: claims["iat"].as_i64().unwrap_or_default() + 1000,
+        exp: claims["exp"].as_i64().unwrap_or_default(),
+    });
+    app.get("/api/user/session", &never).await.assert_error(401, "INVALID_SESSION_ERROR");
+    // Revoked.
+    let revoked = app.login("alice").await;
+    let iat = claims_of(&revoked)["iat"].clone();
+    app.delete(&format!("/api/user/session/{iat}"), &token, None).await;
+    app.get("/api/user/session", &revoked).await.assert_error(401, "INVALID_SESSION_ERROR");
+    // Expired.
+    app.clock.advance_secs(24 * 3600);
+    app.get("/api/user/session", &token).await.assert_error(401, "INVALID_SESSION_ERROR");
+    Ok(())
+}
