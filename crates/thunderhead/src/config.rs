@@ -26,6 +26,7 @@ pub struct Config {
     pub domain: String,
     pub subdomain: Option<String>,
     pub pool: PoolSettings,
+    pub request_timeout: Duration,
     pub prune_interval: Duration,
 }
 
@@ -42,6 +43,7 @@ impl std::fmt::Debug for Config {
             .field("domain", &self.domain)
             .field("subdomain", &self.subdomain)
             .field("pool", &self.pool)
+            .field("request_timeout", &self.request_timeout)
             .field("prune_interval", &self.prune_interval)
             .finish()
     }
@@ -60,6 +62,7 @@ impl Default for Config {
             domain: "localhost".into(),
             subdomain: None,
             pool: PoolSettings::default(),
+            request_timeout: Duration::from_secs(10),
             prune_interval: Duration::from_secs(600),
         }
     }
@@ -77,6 +80,7 @@ pub struct FileConfig {
     pub domain: Option<String>,
     pub subdomain: Option<String>,
     pub prune_interval_secs: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
     #[serde(default)]
     pub rate_limits: FileRateLimits,
     pub argon2: Option<HashCost>,
@@ -127,16 +131,16 @@ pub struct Overrides {
     pub rate_limits: Option<bool>,
     /// General limit per user or IP, N/SECONDS or off [default: 100/300]
     #[arg(long, env = "THUNDERHEAD_RATE_LIMIT_GENERAL", global = true, value_name = "N/SECS", value_parser = parse_limit)]
-    pub rate_limit_general: Option<Option<Limit>>,
+    pub rate_limit_general: Option<LimitSetting>,
     /// Successful logins per IP [default: 1/60]
     #[arg(long, env = "THUNDERHEAD_RATE_LIMIT_LOGIN", global = true, value_name = "N/SECS", value_parser = parse_limit)]
-    pub rate_limit_login: Option<Option<Limit>>,
+    pub rate_limit_login: Option<LimitSetting>,
     /// Accounts created per IP [default: 1/1800]
     #[arg(long, env = "THUNDERHEAD_RATE_LIMIT_REGISTER", global = true, value_name = "N/SECS", value_parser = parse_limit)]
-    pub rate_limit_register: Option<Option<Limit>>,
+    pub rate_limit_register: Option<LimitSetting>,
     /// Wrong passwords per IP and per account [default: 10/900]
     #[arg(long, env = "THUNDERHEAD_RATE_LIMIT_FAILED_PASSWORD", global = true, value_name = "N/SECS", value_parser = parse_limit)]
-    pub rate_limit_failed_password: Option<Option<Limit>>,
+    pub rate_limit_failed_password: Option<LimitSetting>,
     /// Proxies whose X-Forwarded-For is believed, comma-separated IPs or CIDRs
     #[arg(long, env = "THUNDERHEAD_TRUSTED_PROXIES", global = true, value_name = "CIDRS", value_parser = parse_networks)]
     pub trusted_proxies: Option<Vec<IpNet>>,
@@ -204,8 +208,12 @@ fn parse_switch(text: &str) -> Result<bool, String> {
     }
 }
 
-fn parse_limit(text: &str) -> Result<Option<Limit>, String> {
-    Limit::parse_setting(text)
+/// A limit or `off`; a newtype because clap gives `Option<Option<_>>` a meaning of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSetting(pub Option<Limit>);
+
+fn parse_limit(text: &str) -> Result<LimitSetting, String> {
+    Limit::parse_setting(text).map(LimitSetting)
 }
 
 fn parse_networks(text: &str) -> Result<Vec<IpNet>, String> {
@@ -231,6 +239,9 @@ impl Config {
         config.apply_file(file)?;
         config.apply_overrides(overrides);
         Backend::from_url(&config.database_url)?;
+        if config.request_timeout.is_zero() || config.pool.acquire_timeout.is_zero() {
+            return Err("timeouts must be at least one second".into());
+        }
         crate::domain::password::PasswordHasher::new(config.hash_cost)
             .map_err(|e| e.to_string())?;
         Ok(config)
@@ -251,6 +262,10 @@ impl Config {
             file.prune_interval_secs.map(Duration::from_secs),
         );
         set(&mut self.hash_cost, file.argon2);
+        set(
+            &mut self.request_timeout,
+            file.request_timeout_secs.map(Duration::from_secs),
+        );
         set(
             &mut self.pool.max_connections,
             file.database.max_connections,
@@ -283,12 +298,18 @@ impl Config {
         set(&mut self.listen, o.listen);
         set(&mut self.database_url, o.database_url.clone());
         set(&mut self.key_file, o.key_file.clone());
-        set(&mut self.rate_limits.general, o.rate_limit_general);
-        set(&mut self.rate_limits.login, o.rate_limit_login);
-        set(&mut self.rate_limits.register, o.rate_limit_register);
+        set(
+            &mut self.rate_limits.general,
+            o.rate_limit_general.map(|l| l.0),
+        );
+        set(&mut self.rate_limits.login, o.rate_limit_login.map(|l| l.0));
+        set(
+            &mut self.rate_limits.register,
+            o.rate_limit_register.map(|l| l.0),
+        );
         set(
             &mut self.rate_limits.failed_password,
-            o.rate_limit_failed_password,
+            o.rate_limit_failed_password.map(|l| l.0),
         );
         if o.rate_limits == Some(false) {
             self.rate_limits = RateLimits::OFF;

@@ -10,22 +10,29 @@ use crate::config::Config;
 use crate::domain::password::PasswordHasher;
 use crate::domain::token::{KeyOrigin, TokenKeys};
 use crate::http::{self, AppState, Directory, HttpSettings};
-use crate::ratelimit::{CounterStore, MemoryCounters, RateLimiter};
+use crate::ratelimit::{CounterStore, MemoryCounters, RateLimiter, StoreCounters};
 use crate::service::{Accounts, App, Lifetimes};
-use crate::store::{self, redact_url, Store};
+use crate::store::{self, redact_url, Backend, Store};
 
-/// Builds the shared state from settings and already opened resources.
+/// Builds the shared state from settings and already opened resources. `shared_counters`
+/// hold the limits that must span instances (see `ratelimit`).
 pub fn app_state(
     config: &Config,
     store: Arc<dyn Store>,
     tokens: TokenKeys,
-    counters: Arc<dyn CounterStore>,
+    shared_counters: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
     let hasher = PasswordHasher::new(config.hash_cost)?;
+    let local_counters = Arc::new(MemoryCounters::default());
     let app = App {
         accounts: Accounts::new(store.clone(), clock.clone(), hasher),
-        limiter: RateLimiter::new(counters, clock.clone(), config.rate_limits),
+        limiter: RateLimiter::new(
+            local_counters,
+            shared_counters,
+            clock.clone(),
+            config.rate_limits,
+        ),
         store,
         clock,
         tokens,
@@ -35,6 +42,7 @@ pub fn app_state(
         app: Arc::new(app),
         http: Arc::new(HttpSettings {
             body_limit: config.body_limit,
+            request_timeout: config.request_timeout,
             trusted_proxies: config.trusted_proxies.clone(),
             directory: Directory {
                 domain: config.domain.clone(),
@@ -75,14 +83,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     })?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     spawn_pruner(store.clone(), clock.clone(), config.prune_interval);
-    let state = app_state(
-        &config,
-        store,
-        tokens,
-        Arc::new(MemoryCounters::default()),
-        clock,
-    )
-    .map_err(StartError::Runtime)?;
+    let shared_counters: Arc<dyn CounterStore> = match Backend::from_url(&config.database_url) {
+        // Several instances may share a PostgreSQL database; their limits must add up.
+        Ok(Backend::Postgres) => Arc::new(StoreCounters(store.clone())),
+        _ => Arc::new(MemoryCounters::default()),
+    };
+    let state =
+        app_state(&config, store, tokens, shared_counters, clock).map_err(StartError::Runtime)?;
     let address = listener
         .local_addr()
         .map_err(|e| StartError::Runtime(e.into()))?;
@@ -94,7 +101,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Deletes expired sessions every `interval`, in bounded batches, via the expiry index.
+/// Deletes expired sessions every `interval`, in bounded batches via the expiry index, and
+/// forgets ended rate-limit windows.
 pub fn spawn_pruner(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -122,6 +130,9 @@ pub fn spawn_pruner(
             }
             if pruned > 0 {
                 tracing::info!(pruned, "pruned expired sessions");
+            }
+            if let Err(err) = store.prune_rate_limits(clock.now_ms()).await {
+                tracing::warn!(error = %err, "pruning ended rate-limit windows failed; will retry");
             }
         }
     })

@@ -12,8 +12,11 @@ mod views;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::middleware::from_fn;
+use axum::extract::{Request, State};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
@@ -27,6 +30,8 @@ pub use views::Directory;
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub body_limit: usize,
+    /// A request still running after this answers 500; a stuck database cannot hang clients.
+    pub request_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub directory: Directory,
 }
@@ -46,8 +51,19 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::users::routes(&state))
         .fallback(invalid_endpoint)
         .method_not_allowed_fallback(invalid_endpoint)
+        .layer(from_fn_with_state(state.clone(), time_limit))
         .layer(from_fn(log::log_request))
         .with_state(state)
+}
+
+async fn time_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.http.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::internal(anyhow::anyhow!("request timed out after {limit:?}")).into_response()
+        }
+    }
 }
 
 async fn invalid_endpoint() -> ApiError {

@@ -1,7 +1,11 @@
 //! Fixed-window rate limits. The counters sit behind `CounterStore` so one process can keep
-//! them in memory and several can share them.
+//! them in memory and several can share them. The general limit is always counted in this
+//! process (it is hit on every request, and a write per request to a shared store would cost
+//! more than it protects); logins, sign-ups and wrong passwords use the shared counters, so
+//! running more instances does not multiply anyone's password guesses.
 
 mod memory;
+mod shared;
 
 use std::sync::Arc;
 
@@ -10,6 +14,7 @@ use async_trait::async_trait;
 use crate::clock::Clock;
 
 pub use memory::MemoryCounters;
+pub use shared::StoreCounters;
 
 /// `requests` per `window_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,15 +152,23 @@ pub trait CounterStore: Send + Sync + 'static {
 
 #[derive(Clone)]
 pub struct RateLimiter {
-    counters: Arc<dyn CounterStore>,
+    local: Arc<dyn CounterStore>,
+    shared: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
     limits: RateLimits,
 }
 
 impl RateLimiter {
-    pub fn new(counters: Arc<dyn CounterStore>, clock: Arc<dyn Clock>, limits: RateLimits) -> Self {
+    /// `local` counts the general limit; `shared` counts logins, sign-ups and wrong passwords.
+    pub fn new(
+        local: Arc<dyn CounterStore>,
+        shared: Arc<dyn CounterStore>,
+        clock: Arc<dyn Clock>,
+        limits: RateLimits,
+    ) -> Self {
         Self {
-            counters,
+            local,
+            shared,
             clock,
             limits,
         }
@@ -187,10 +200,12 @@ impl RateLimiter {
         let now_ms = self.clock.now_ms();
         let window_ms = i64::try_from(limit.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let full_key = format!("{}:{key}", class.prefix());
-        let window = self
-            .counters
-            .add(&full_key, cost, window_ms, now_ms)
-            .await?;
+        let counters = if class == Class::General {
+            &self.local
+        } else {
+            &self.shared
+        };
+        let window = counters.add(&full_key, cost, window_ms, now_ms).await?;
         // A read (cost 0) asks whether the next event fits; a hit asks whether this one did.
         let allowed = if cost == 0 {
             window.count < limit.requests

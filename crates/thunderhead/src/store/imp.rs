@@ -294,6 +294,39 @@ macro_rules! impl_store {
                     .await?
                     .rows_affected())
             }
+
+            async fn count_hits(
+                &self,
+                key: &str,
+                cost: u32,
+                window_ms: i64,
+                now_ms: i64,
+            ) -> $crate::store::StoreResult<(i64, i64)> {
+                let fresh = (0, now_ms.saturating_add(window_ms));
+                if cost == 0 {
+                    let current: Option<(i64, i64)> = sqlx::query_as($crate::store::sql::PEEK_HITS)
+                        .bind(key)
+                        .bind(now_ms)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    return Ok(current.unwrap_or(fresh));
+                }
+                Ok(sqlx::query_as($crate::store::sql::COUNT_HITS)
+                    .bind(key)
+                    .bind(i64::from(cost))
+                    .bind(fresh.1)
+                    .bind(now_ms)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn prune_rate_limits(&self, now_ms: i64) -> $crate::store::StoreResult<u64> {
+                Ok(sqlx::query($crate::store::sql::PRUNE_RATE_LIMITS)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
         }
     };
 }

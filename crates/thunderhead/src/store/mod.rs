@@ -140,6 +140,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// Deletes up to `batch` expired sessions across all users, by the expiry index.
     async fn prune_expired(&self, now_s: i64, batch: u32) -> StoreResult<u64>;
+
+    /// Adds `cost` hits to a rate-limit window shared by every instance on this database and
+    /// returns `(hits, reset_at_ms)`. A cost of 0 only reads.
+    async fn count_hits(
+        &self,
+        key: &str,
+        cost: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<(i64, i64)>;
+    /// Forgets rate-limit windows that have ended.
+    async fn prune_rate_limits(&self, now_ms: i64) -> StoreResult<u64>;
 }
 
 /// Connection settings shared by both backends.

@@ -119,6 +119,20 @@ pub const DELETE_EVERY_SESSION_ANY_EXPIRY: &str = "DELETE FROM sessions WHERE us
 pub const PRUNE_EXPIRED: &str = "DELETE FROM sessions WHERE (user_id, iat) IN \
      (SELECT user_id, iat FROM sessions WHERE exp <= $1 LIMIT $2)";
 
+/// Counts `$2` hits against `$1` in the window that ends at `reset_at`, starting a new window
+/// (ending at `$3`) if the stored one ended by `$4` (now). One statement, so concurrent
+/// instances never lose a hit.
+pub const COUNT_HITS: &str = "INSERT INTO rate_limits (key, hits, reset_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (key) DO UPDATE SET \
+     hits = CASE WHEN rate_limits.reset_at <= $4 THEN $2 ELSE rate_limits.hits + $2 END, \
+     reset_at = CASE WHEN rate_limits.reset_at <= $4 THEN $3 ELSE rate_limits.reset_at END \
+     RETURNING hits, reset_at";
+
+pub const PEEK_HITS: &str =
+    "SELECT hits, reset_at FROM rate_limits WHERE key = $1 AND reset_at > $2";
+
+pub const PRUNE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE reset_at <= $1";
+
 /// `($first, $first+1, ...)` with `count` placeholders; `count` must be at least 1.
 pub fn in_list(first: usize, count: usize) -> String {
     let mut out = String::with_capacity(count * 5 + 2);

@@ -10,15 +10,18 @@ use crate::helpers::{TestDb, TestResult};
 
 const BIN: &str = env!("CARGO_BIN_EXE_thunderhead");
 
-struct Env {
-    dir: tempfile::TempDir,
-    db: TestDb,
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub db: TestDb,
 }
 
 impl Env {
-    async fn new() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn new() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let (db, _store) = TestDb::open(&Default::default()).await?;
-        Ok(Self { dir: tempfile::tempdir()?, db })
+        Ok(Self {
+            dir: tempfile::tempdir()?,
+            db,
+        })
     }
 
     fn command(&self) -> Command {
@@ -32,20 +35,39 @@ impl Env {
         cmd
     }
 
-    fn run(&self, args: &[&str], stdin: &str) -> Result<(i32, String, String), Box<dyn std::error::Error + Send + Sync>> {
-        let mut child = self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    pub fn run(
+        &self,
+        args: &[&str],
+        stdin: &str,
+    ) -> Result<(i32, String, String), Box<dyn std::error::Error + Send + Sync>> {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
         if let Some(mut input) = child.stdin.take() {
             input.write_all(stdin.as_bytes())?;
         }
         let out = child.wait_with_output()?;
-        Ok((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into()))
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        ))
     }
 }
 
 /// Starts `thunderhead serve` on an ephemeral port and reads the address from its log.
-fn start_server(env: &Env, extra_env: &[(&str, &str)]) -> Result<(Child, String), Box<dyn std::error::Error + Send + Sync>> {
+pub fn spawn_server(
+    env: &Env,
+    extra_env: &[(&str, &str)],
+) -> Result<(Child, String), Box<dyn std::error::Error + Send + Sync>> {
     let mut cmd = env.command();
-    cmd.args(["serve", "--listen", "127.0.0.1:0"]).env("RUST_LOG", "info").env("NO_COLOR", "1");
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -60,7 +82,11 @@ fn start_server(env: &Env, extra_env: &[(&str, &str)]) -> Result<(Child, String)
         seen.push_str(&line);
         seen.push('\n');
         if let Some(rest) = line.split("address=").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             // Keep draining the log so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines.by_ref() {});
             return Ok((child, format!("http://{addr}")));
@@ -73,16 +99,47 @@ fn start_server(env: &Env, extra_env: &[(&str, &str)]) -> Result<(Child, String)
 #[tokio::test]
 async fn user_commands_and_serve_work_together() -> TestResult {
     let env = Env::new().await?;
-    let (code, out, err) = env.run(&["user", "create", "--username", "Root", "--email", "root@example.com", "--staff"], "s3cret pass\n")?;
+    let (code, out, err) = env.run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "Root",
+            "--email",
+            "root@example.com",
+            "--staff",
+        ],
+        "s3cret pass\n",
+    )?;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("created user root"), "{out}");
-    let (code, _, err) = env.run(&["user", "create", "--username", "root", "--email", "x@example.com"], "pw\n")?;
+    let (code, _, err) = env.run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "root",
+            "--email",
+            "x@example.com",
+        ],
+        "pw\n",
+    )?;
     assert_eq!(code, 2);
     assert!(err.contains("taken"), "{err}");
-    let (code, _, err) = env.run(&["user", "create", "--username", "nopw", "--email", "n@example.com"], "")?;
+    let (code, _, err) = env.run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "nopw",
+            "--email",
+            "n@example.com",
+        ],
+        "",
+    )?;
     assert_eq!(code, 2, "empty stdin is an empty password: {err}");
 
-    let (mut server, base) = start_server(&env, &[("THUNDERHEAD_RATE_LIMITS", "off")])?;
+    let (mut server, base) = spawn_server(&env, &[("THUNDERHEAD_RATE_LIMITS", "off")])?;
     let client = reqwest::Client::new();
     let login = client
         .post(format!("{base}/api/user/session"))
@@ -90,26 +147,43 @@ async fn user_commands_and_serve_work_together() -> TestResult {
         .send()
         .await?;
     assert_eq!(login.status(), 201);
-    let token = login.json::<serde_json::Value>().await?["token"].as_str().unwrap_or_default().to_owned();
-    let users = client.get(format!("{base}/api/users")).header("Authorization", &token).send().await?;
+    let token = login.json::<serde_json::Value>().await?["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let users = client
+        .get(format!("{base}/api/users"))
+        .header("Authorization", &token)
+        .send()
+        .await?;
     assert_eq!(users.status(), 200, "root is staff");
 
     // The CLI works on the database while the server runs, and the server sees it at once.
     let (code, out, err) = env.run(&["user", "ban", "root"], "")?;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("banned"));
-    let banned = client.get(format!("{base}/api/user")).header("Authorization", &token).send().await?;
+    let banned = client
+        .get(format!("{base}/api/user"))
+        .header("Authorization", &token)
+        .send()
+        .await?;
     assert_eq!(banned.status(), 403);
     assert_eq!(env.run(&["user", "ban", "root", "--off"], "")?.0, 0);
     assert_eq!(env.run(&["user", "staff", "root", "--off"], "")?.0, 0);
-    let users = client.get(format!("{base}/api/users")).header("Authorization", &token).send().await?;
+    let users = client
+        .get(format!("{base}/api/users"))
+        .header("Authorization", &token)
+        .send()
+        .await?;
     assert_eq!(users.status(), 403, "no longer staff");
     let (code, _, err) = env.run(&["user", "staff", "ghost"], "")?;
     assert_eq!(code, 2);
     assert!(err.contains("ghost"));
 
     // SIGTERM: a graceful stop with exit status 0.
-    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status()?;
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()?;
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let exit = loop {
@@ -120,7 +194,10 @@ async fn user_commands_and_serve_work_together() -> TestResult {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "{exit:?}");
-    assert!(env.dir.path().join("thunderhead-key.pem").exists(), "a key is created on first start");
+    assert!(
+        env.dir.path().join("thunderhead-key.pem").exists(),
+        "a key is created on first start"
+    );
     Ok(())
 }
 
@@ -132,10 +209,19 @@ async fn bad_settings_are_one_line_errors_with_exit_2() -> TestResult {
     for (args, needle) in [
         (vec!["--no-such-flag"], "--no-such-flag"),
         (vec!["--database-url", "mysql://h/db", "migrate"], "mysql"),
-        (vec!["--database-url", "thunderhead.db", "migrate"], "scheme"),
+        (
+            vec!["--database-url", "thunderhead.db", "migrate"],
+            "scheme",
+        ),
         (vec!["--listen", "nowhere"], "nowhere"),
-        (vec!["--key-file", "bad.pem", "--listen", "127.0.0.1:0"], "bad.pem"),
-        (vec!["--key-file", "missing-dir/k.pem", "--listen", "127.0.0.1:0"], "missing-dir/k.pem"),
+        (
+            vec!["--key-file", "bad.pem", "--listen", "127.0.0.1:0"],
+            "bad.pem",
+        ),
+        (
+            vec!["--key-file", "missing-dir/k.pem", "--listen", "127.0.0.1:0"],
+            "missing-dir/k.pem",
+        ),
         (vec!["--config", "bad.toml"], "bad.toml"),
         (vec!["--config", "absent.toml"], "absent.toml"),
         (vec!["--rate-limit-login", "often"], "often"),

@@ -13,8 +13,13 @@ use crate::helpers::{TestApp, TestResult, PASSWORD};
 fn iat_of(token: &str) -> i64 {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap_or_default();
-    serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|c| c["iat"].as_i64()).unwrap_or_default()
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|c| c["iat"].as_i64())
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -28,19 +33,38 @@ async fn two_hundred_concurrent_logins_make_two_hundred_sessions() -> TestResult
     assert_eq!(iats.len(), 200, "every session has its own ID");
     let mut listed = Vec::new();
     for offset in (0..200).step_by(50) {
-        let page = app.get(&format!("/api/user/sessions?offset={offset}"), &tokens[0]).await;
+        let page = app
+            .get(&format!("/api/user/sessions?offset={offset}"), &tokens[0])
+            .await;
         assert_eq!(page.body["count"], 200);
-        listed.extend(page.body["items"].as_array().into_iter().flatten().filter_map(|s| s["iat"].as_i64()));
+        listed.extend(
+            page.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["iat"].as_i64()),
+        );
     }
     listed.sort_unstable();
     assert_eq!(listed, iats, "each one is listed");
     // Each is revocable alone: revoking one leaves exactly the others working.
     for (i, token) in tokens.iter().enumerate().skip(1).take(20) {
-        let resp = app.delete(&format!("/api/user/session/{}", iat_of(token)), &tokens[0], None).await;
+        let resp = app
+            .delete(
+                &format!("/api/user/session/{}", iat_of(token)),
+                &tokens[0],
+                None,
+            )
+            .await;
         assert_eq!(resp.status, 200, "session {i}");
-        app.get("/api/user/session", token).await.assert_error(401, "INVALID_SESSION_ERROR");
+        app.get("/api/user/session", token)
+            .await
+            .assert_error(401, "INVALID_SESSION_ERROR");
     }
-    assert_eq!(app.get("/api/user/sessions", &tokens[0]).await.body["count"], 180);
+    assert_eq!(
+        app.get("/api/user/sessions", &tokens[0]).await.body["count"],
+        180
+    );
     assert_eq!(app.get("/api/user/session", &tokens[199]).await.status, 200);
     Ok(())
 }
@@ -57,15 +81,25 @@ async fn revocation_racing_a_login_neither_resurrects_nor_loses() -> TestResult 
         let (revoked, new_token) = tokio::join!(revoke, app.login("alice"));
         let revoked_count = revoked.body["count"].as_i64().unwrap_or(-1);
         for token in &old {
-            app.get("/api/user/session", token).await.assert_error(401, "INVALID_SESSION_ERROR");
+            app.get("/api/user/session", token)
+                .await
+                .assert_error(401, "INVALID_SESSION_ERROR");
         }
         let new_alive = app.get("/api/user/session", &new_token).await.status == 200;
         // The new session was either deleted by the revocation (and counted) or survives.
         assert_eq!(revoked_count, 3 + i64::from(!new_alive), "round {round}");
-        let listed = app.get(&format!("/api/user/{alice}/sessions"), &staff).await.body["count"].as_i64();
+        let listed = app
+            .get(&format!("/api/user/{alice}/sessions"), &staff)
+            .await
+            .body["count"]
+            .as_i64();
         assert_eq!(listed, Some(i64::from(new_alive)), "round {round}");
-        assert!(old.iter().all(|t| iat_of(t) != iat_of(&new_token)), "a revoked ID is never reused");
-        app.delete(&format!("/api/user/{alice}/sessions/all"), &staff, None).await;
+        assert!(
+            old.iter().all(|t| iat_of(t) != iat_of(&new_token)),
+            "a revoked ID is never reused"
+        );
+        app.delete(&format!("/api/user/{alice}/sessions/all"), &staff, None)
+            .await;
     }
     Ok(())
 }
@@ -75,12 +109,18 @@ async fn a_burst_of_logins_does_not_stall_other_requests() -> TestResult {
     // Deliberately costly hashes: ~tens of ms each, 16 of them queued on 2 cores.
     let app = TestApp::spawn_with(|c| {
         c.rate_limits = thunderhead::ratelimit::RateLimits::OFF;
-        c.hash_cost = HashCost { memory_kib: 32 * 1024, iterations: 3, parallelism: 1 };
+        c.hash_cost = HashCost {
+            memory_kib: 32 * 1024,
+            iterations: 3,
+            parallelism: 1,
+        };
     })
     .await;
     app.create_user("alice", false).await;
     let body = json!({"username": "alice", "password": PASSWORD});
-    let logins = join_all((0..16).map(|_| app.call(Method::POST, "/api/user/session", None, Some(body.clone()))));
+    let logins = join_all(
+        (0..16).map(|_| app.call(Method::POST, "/api/user/session", None, Some(body.clone()))),
+    );
     let probes = async {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let mut worst = Duration::ZERO;
@@ -96,6 +136,9 @@ async fn a_burst_of_logins_does_not_stall_other_requests() -> TestResult {
     let burst = started.elapsed();
     assert!(results.iter().all(|r| r.status == 201));
     // A stalled runtime would hold a probe for most of the burst.
-    assert!(worst < burst / 4, "worst probe {worst:?} during a {burst:?} burst");
+    assert!(
+        worst < burst / 4,
+        "worst probe {worst:?} during a {burst:?} burst"
+    );
     Ok(())
 }

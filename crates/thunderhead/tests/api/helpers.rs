@@ -13,7 +13,7 @@ use thunderhead::domain::password::HashCost;
 use thunderhead::domain::token::TokenKeys;
 use thunderhead::domain::UserId;
 use thunderhead::http::{self, AppState};
-use thunderhead::ratelimit::{MemoryCounters, RateLimits};
+use thunderhead::ratelimit::{CounterStore, MemoryCounters, RateLimits, StoreCounters};
 use thunderhead::server::app_state;
 use thunderhead::service::NewAccount;
 use thunderhead::store::{PoolSettings, PostgresStore, SqliteStore, Store};
@@ -39,16 +39,26 @@ pub enum TestDb {
 
 impl TestDb {
     /// Opens a new, empty store on the backend the environment selects.
-    pub async fn open(pool: &PoolSettings) -> Result<(Self, Arc<dyn Store>), Box<dyn std::error::Error + Send + Sync>> {
+    pub async fn open(
+        pool: &PoolSettings,
+    ) -> Result<(Self, Arc<dyn Store>), Box<dyn std::error::Error + Send + Sync>> {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => {
                 let schema = format!("th_test_{}", rand::random::<u64>());
                 let admin = PgConnectOptions::from_str(&url)?;
                 let mut conn = sqlx::ConnectOptions::connect(&admin).await?;
-                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await?;
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&mut conn)
+                    .await?;
                 let options = admin.options([("search_path", schema.as_str())]);
                 let store = PostgresStore::connect_with(options, pool).await?;
-                Ok((Self::Postgres { admin_url: url, schema }, Arc::new(store)))
+                Ok((
+                    Self::Postgres {
+                        admin_url: url,
+                        schema,
+                    },
+                    Arc::new(store),
+                ))
             }
             _ => {
                 let dir = tempfile::tempdir()?;
@@ -57,6 +67,10 @@ impl TestDb {
                 Ok((Self::Sqlite(dir), Arc::new(store)))
             }
         }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
     }
 
     /// The URL a separate server process would use to reach this database.
@@ -77,7 +91,10 @@ impl Drop for TestDb {
             let (url, schema) = (admin_url.clone(), schema.clone());
             // Drop runs outside any runtime we may block; a short-lived one does the cleanup.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
                     return;
                 };
                 rt.block_on(async move {
@@ -138,7 +155,9 @@ impl TestApp {
         }
     }
 
-    async fn try_spawn(configure: impl FnOnce(&mut Config)) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    async fn try_spawn(
+        configure: impl FnOnce(&mut Config),
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let mut config = Config {
             hash_cost: TEST_HASH_COST,
             ..Config::default()
@@ -146,11 +165,16 @@ impl TestApp {
         configure(&mut config);
         let (db, store) = TestDb::open(&config.pool).await?;
         let clock = Arc::new(ManualClock::new(chrono::Utc::now().timestamp_millis()));
+        // As in production: counters shared through PostgreSQL, in memory on SQLite.
+        let counters: Arc<dyn CounterStore> = match &db {
+            TestDb::Postgres { .. } => Arc::new(StoreCounters(store.clone())),
+            TestDb::Sqlite(_) => Arc::new(MemoryCounters::default()),
+        };
         let state = app_state(
             &config,
             store.clone(),
             TokenKeys::generate(),
-            Arc::new(MemoryCounters::default()),
+            counters,
             clock.clone(),
         )?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -195,10 +219,23 @@ impl TestApp {
     /// Logs in through the API and returns the token.
     pub async fn login(&self, username: &str) -> String {
         let resp = self
-            .call(Method::POST, "/api/user/session", None, Some(json!({"username": username, "password": PASSWORD})))
+            .call(
+                Method::POST,
+                "/api/user/session",
+                None,
+                Some(json!({"username": username, "password": PASSWORD})),
+            )
             .await;
-        assert_eq!(resp.status, StatusCode::CREATED, "login of {username}: {}", resp.body);
-        resp.body["token"].as_str().map(str::to_owned).unwrap_or_default()
+        assert_eq!(
+            resp.status,
+            StatusCode::CREATED,
+            "login of {username}: {}",
+            resp.body
+        );
+        resp.body["token"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_default()
     }
 
     /// A user and one signed-in token for them.
@@ -207,7 +244,13 @@ impl TestApp {
         (id, self.login(username).await)
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.header("Authorization", token);
@@ -231,10 +274,17 @@ impl TestApp {
             .unwrap_or("")
             .to_owned();
         let bytes = response.bytes().await.unwrap_or_default();
-        assert!(content_type.starts_with("application/json"), "{status}: content-type {content_type:?}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{status}: content-type {content_type:?}"
+        );
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         assert_ne!(status.as_u16(), 500, "unexpected 500: {body}");
-        Resp { status, headers, body }
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -246,7 +296,8 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
-        self.call(Method::PATCH, path, Some(token), Some(body)).await
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 }
 

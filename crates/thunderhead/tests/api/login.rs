@@ -11,7 +11,10 @@ async fn login_returns_a_token_for_a_named_session() -> TestResult {
         .send(
             app.client
                 .post(format!("{}/api/user/session", app.base))
-                .header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0")
+                .header(
+                    "User-Agent",
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+                )
                 .json(&json!({"username": "ALICE", "password": PASSWORD})),
         )
         .await;
@@ -24,7 +27,9 @@ async fn login_returns_a_token_for_a_named_session() -> TestResult {
     assert_eq!(me.body["name"], "Firefox v121.0 on Linux");
     assert_eq!(me.body["exp"], exp);
     assert_eq!(me.body["sub"], "1");
-    assert!(me.body["iat"].as_i64().is_some_and(|iat| (iat - app.now_s()).abs() <= 1));
+    assert!(me.body["iat"]
+        .as_i64()
+        .is_some_and(|iat| (iat - app.now_s()).abs() <= 1));
     Ok(())
 }
 
@@ -48,7 +53,10 @@ async fn remember_me_lasts_ten_years_and_headers_name_sessions() -> TestResult {
         assert_eq!(resp.status, 201);
         assert_eq!(resp.body["exp"], app.now_s() + 10 * 365 * 24 * 3600);
         let token = resp.body["token"].as_str().unwrap_or_default();
-        assert_eq!(app.get("/api/user/session", token).await.body["name"], expected);
+        assert_eq!(
+            app.get("/api/user/session", token).await.body["name"],
+            expected
+        );
     }
     Ok(())
 }
@@ -61,7 +69,11 @@ async fn login_accepts_form_and_multipart_bodies() -> TestResult {
         .send(
             app.client
                 .post(format!("{}/api/user/session", app.base))
-                .form(&[("username", "alice"), ("password", PASSWORD), ("rememberMe", "true")]),
+                .form(&[
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("rememberMe", "true"),
+                ]),
         )
         .await;
     assert_eq!(form.status, 201, "{}", form.body);
@@ -70,7 +82,11 @@ async fn login_accepts_form_and_multipart_bodies() -> TestResult {
         .text("username", "alice")
         .text("password", PASSWORD);
     let multi = app
-        .send(app.client.post(format!("{}/api/user/session", app.base)).multipart(multipart))
+        .send(
+            app.client
+                .post(format!("{}/api/user/session", app.base))
+                .multipart(multipart),
+        )
         .await;
     assert_eq!(multi.status, 201, "{}", multi.body);
     Ok(())
@@ -86,8 +102,14 @@ async fn login_errors() -> TestResult {
     assert_eq!(resp.body["fields"], json!(["username", "password"]));
     let resp = login(json!({"username": "alice"})).await;
     assert_eq!(resp.body["fields"], json!(["password"]));
-    login(json!({"username": "alice", "password": "wrong"})).await.assert_error(401, "INVALID_PASSWORD_ERROR");
-    login(json!({"username": "nobody", "password": PASSWORD})).await.assert_error(404, "INVALID_USER_ERROR");
-    login(json!({"username": "not a valid name!", "password": PASSWORD})).await.assert_error(404, "INVALID_USER_ERROR");
+    login(json!({"username": "alice", "password": "wrong"}))
+        .await
+        .assert_error(401, "INVALID_PASSWORD_ERROR");
+    login(json!({"username": "nobody", "password": PASSWORD}))
+        .await
+        .assert_error(404, "INVALID_USER_ERROR");
+    login(json!({"username": "not a valid name!", "password": PASSWORD}))
+        .await
+        .assert_error(404, "INVALID_USER_ERROR");
     Ok(())
 }

@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod helpers;
 mod login;
+mod multi_instance;
 mod own_sessions;
 mod rate_limits;
 mod sanity;

@@ -5,7 +5,13 @@ use crate::helpers::{TestApp, TestResult};
 #[tokio::test]
 async fn any_method_on_api_says_hello() -> TestResult {
     let app = TestApp::spawn().await;
-    for method in [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+    for method in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+    ] {
         let resp = app.call(method.clone(), "/api", None, None).await;
         assert_eq!(resp.status, 200, "{method}");
         assert_eq!(resp.body["hello"], "world");
@@ -32,7 +38,9 @@ async fn unknown_paths_and_methods_are_invalid_endpoints() -> TestResult {
     }
     // Staff paths only match numeric IDs.
     let (_, staff) = app.user_with_token("boss", true).await;
-    app.get("/api/user/abc/sessions", &staff).await.assert_error(404, "INVALID_ENDPOINT_ERROR");
+    app.get("/api/user/abc/sessions", &staff)
+        .await
+        .assert_error(404, "INVALID_ENDPOINT_ERROR");
     Ok(())
 }
 
@@ -40,7 +48,11 @@ async fn unknown_paths_and_methods_are_invalid_endpoints() -> TestResult {
 async fn responses_are_json_whatever_accept_says() -> TestResult {
     let app = TestApp::spawn().await;
     let resp = app
-        .send(app.client.get(format!("{}/api/nothing", app.base)).header("Accept", "text/html"))
+        .send(
+            app.client
+                .get(format!("{}/api/nothing", app.base))
+                .header("Accept", "text/html"),
+        )
         .await;
     resp.assert_error(404, "INVALID_ENDPOINT_ERROR");
     Ok(())

@@ -5,54 +5,114 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use thunderhead::domain::{Page, SessionId, UserId};
-use thunderhead::store::{BanChange, NewUser, PasswordChange, PoolSettings, Store, StoreError, UserChanges};
+use thunderhead::store::{
+    BanChange, NewUser, PasswordChange, PoolSettings, Store, StoreError, UserChanges,
+};
 
 use crate::helpers::{TestDb, TestResult};
 
 const NOW_MS: i64 = 1_700_000_000_000;
 const NOW: i64 = NOW_MS / 1000;
-const PAGE: Page = Page { limit: 50, offset: 0 };
+const PAGE: Page = Page {
+    limit: 50,
+    offset: 0,
+};
 
 fn new_user(name: &str) -> NewUser {
-    NewUser { username: name.into(), email: format!("{name}@Example.com"), password_hash: "hash".into(), staff: false }
+    NewUser {
+        username: name.into(),
+        email: format!("{name}@Example.com"),
+        password_hash: "hash".into(),
+        staff: false,
+    }
 }
 
 #[tokio::test]
 async fn users_story() -> TestResult {
     let (_db, store) = TestDb::open(&PoolSettings::default()).await?;
     let alice = store.create_user(&new_user("alice"), NOW_MS).await?;
-    assert_eq!((alice.username.as_str(), alice.staff, alice.banned_at), ("alice", false, None));
-    assert!(matches!(store.create_user(&new_user("alice"), NOW_MS).await, Err(StoreError::Conflict)));
+    assert_eq!(
+        (alice.username.as_str(), alice.staff, alice.banned_at),
+        ("alice", false, None)
+    );
+    assert!(matches!(
+        store.create_user(&new_user("alice"), NOW_MS).await,
+        Err(StoreError::Conflict)
+    ));
     let mut same_email = new_user("other");
     same_email.email = "ALICE@example.com".into();
-    assert!(matches!(store.create_user(&same_email, NOW_MS).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        store.create_user(&same_email, NOW_MS).await,
+        Err(StoreError::Conflict)
+    ));
     let bob = store.create_user(&new_user("bob"), NOW_MS + 1).await?;
-    assert_eq!(store.user_by_username("bob").await?.map(|u| u.id), Some(bob.id));
+    assert_eq!(
+        store.user_by_username("bob").await?.map(|u| u.id),
+        Some(bob.id)
+    );
     assert_eq!(store.user_by_id(UserId(9999)).await?, None);
     let list = store.list_users(PAGE).await?;
     assert_eq!(list.count, 2);
-    assert_eq!(list.items.iter().map(|u| u.id).collect::<Vec<_>>(), [bob.id, alice.id]);
+    assert_eq!(
+        list.items.iter().map(|u| u.id).collect::<Vec<_>>(),
+        [bob.id, alice.id]
+    );
 
-    let changes = UserChanges { staff: Some(true), email: Some("new@example.com".into()), ..UserChanges::default() };
-    let updated = store.update_user(alice.id, &changes, NOW_MS + 5).await?.ok_or("alice vanished")?;
+    let changes = UserChanges {
+        staff: Some(true),
+        email: Some("new@example.com".into()),
+        ..UserChanges::default()
+    };
+    let updated = store
+        .update_user(alice.id, &changes, NOW_MS + 5)
+        .await?
+        .ok_or("alice vanished")?;
     assert!(updated.staff);
     assert_eq!(updated.email, "new@example.com");
     assert_eq!(updated.updated_at, NOW_MS + 5);
     assert_eq!(updated.password_hash, "hash", "untouched fields stay");
-    let clash = UserChanges { username: Some("bob".into()), ..UserChanges::default() };
-    assert!(matches!(store.update_user(alice.id, &clash, NOW_MS).await, Err(StoreError::Conflict)));
+    let clash = UserChanges {
+        username: Some("bob".into()),
+        ..UserChanges::default()
+    };
+    assert!(matches!(
+        store.update_user(alice.id, &clash, NOW_MS).await,
+        Err(StoreError::Conflict)
+    ));
 
-    let banned = store.change_ban(bob.id, BanChange::Toggle, NOW_MS + 9).await?.ok_or("bob")?;
+    let banned = store
+        .change_ban(bob.id, BanChange::Toggle, NOW_MS + 9)
+        .await?
+        .ok_or("bob")?;
     assert_eq!(banned.banned_at, Some(NOW_MS + 9));
-    let still = store.change_ban(bob.id, BanChange::Ban, NOW_MS + 20).await?.ok_or("bob")?;
-    assert_eq!(still.banned_at, Some(NOW_MS + 9), "banning a banned user keeps the first time");
-    let lifted = store.change_ban(bob.id, BanChange::Toggle, NOW_MS).await?.ok_or("bob")?;
+    let still = store
+        .change_ban(bob.id, BanChange::Ban, NOW_MS + 20)
+        .await?
+        .ok_or("bob")?;
+    assert_eq!(
+        still.banned_at,
+        Some(NOW_MS + 9),
+        "banning a banned user keeps the first time"
+    );
+    let lifted = store
+        .change_ban(bob.id, BanChange::Toggle, NOW_MS)
+        .await?
+        .ok_or("bob")?;
     assert_eq!(lifted.banned_at, None);
-    assert_eq!(store.change_ban(UserId(9999), BanChange::Ban, NOW_MS).await?, None);
+    assert_eq!(
+        store
+            .change_ban(UserId(9999), BanChange::Ban, NOW_MS)
+            .await?,
+        None
+    );
 
     store.create_session(bob.id, NOW, 100, "s").await?;
     assert_eq!(store.delete_user(bob.id).await?.map(|u| u.id), Some(bob.id));
-    assert_eq!(store.list_sessions(bob.id, NOW, PAGE).await?.count, 0, "sessions go with the user");
+    assert_eq!(
+        store.list_sessions(bob.id, NOW, PAGE).await?.count,
+        0,
+        "sessions go with the user"
+    );
     assert_eq!(store.delete_users(&[alice.id, UserId(9999)]).await?, 1);
     assert_eq!(store.delete_users(&[]).await?, 0);
     let carol = store.create_user(&new_user("carol"), NOW_MS).await?;
@@ -65,22 +125,57 @@ async fn sessions_story() -> TestResult {
     let (_db, store) = TestDb::open(&PoolSettings::default()).await?;
     let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
     let other = store.create_user(&new_user("bob"), NOW_MS).await?.id;
-    assert_eq!(store.create_session(UserId(9999), NOW, 100, "x").await?, None);
+    assert_eq!(
+        store.create_session(UserId(9999), NOW, 100, "x").await?,
+        None
+    );
     let mut ids = Vec::new();
     for i in 0..5 {
-        let s = store.create_session(user, NOW, 100 + i, &format!("s{i}")).await?.ok_or("no session")?;
+        let s = store
+            .create_session(user, NOW, 100 + i, &format!("s{i}"))
+            .await?
+            .ok_or("no session")?;
         ids.push(s.id);
     }
-    assert_eq!(ids, (0..5).map(|i| SessionId(NOW + i)).collect::<Vec<_>>(), "same-second logins get the next free IDs");
-    let short = store.create_session(user, NOW, 10, "short").await?.ok_or("no session")?;
+    assert_eq!(
+        ids,
+        (0..5).map(|i| SessionId(NOW + i)).collect::<Vec<_>>(),
+        "same-second logins get the next free IDs"
+    );
+    let short = store
+        .create_session(user, NOW, 10, "short")
+        .await?
+        .ok_or("no session")?;
     assert_eq!(short.id, SessionId(NOW + 5));
-    let auth = store.authenticate(user, ids[0], NOW).await?.ok_or("not authenticated")?;
-    assert_eq!((auth.session.name.as_str(), auth.staff, auth.banned_at), ("s0", false, None));
-    assert_eq!(store.authenticate(other, ids[0], NOW).await?, None, "sessions belong to their user");
+    let auth = store
+        .authenticate(user, ids[0], NOW)
+        .await?
+        .ok_or("not authenticated")?;
+    assert_eq!(
+        (auth.session.name.as_str(), auth.staff, auth.banned_at),
+        ("s0", false, None)
+    );
+    assert_eq!(
+        store.authenticate(other, ids[0], NOW).await?,
+        None,
+        "sessions belong to their user"
+    );
 
-    let page = store.list_sessions(user, NOW, Page { limit: 2, offset: 1 }).await?;
+    let page = store
+        .list_sessions(
+            user,
+            NOW,
+            Page {
+                limit: 2,
+                offset: 1,
+            },
+        )
+        .await?;
     assert_eq!(page.count, 6);
-    assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[4], ids[3]]);
+    assert_eq!(
+        page.items.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [ids[4], ids[3]]
+    );
     // After `short` expires it is neither listed, counted, found nor deletable.
     let later = NOW + 10;
     assert_eq!(store.list_sessions(user, later, PAGE).await?.count, 5);
@@ -90,17 +185,44 @@ async fn sessions_story() -> TestResult {
     assert_eq!(store.prune_expired(later, 1000).await?, 1);
     assert_eq!(store.prune_expired(later, 1000).await?, 0);
 
-    assert_eq!(store.delete_session(user, ids[0], NOW).await?.map(|s| s.id), Some(ids[0]));
-    assert_eq!(store.delete_sessions(user, &[ids[1], ids[2], SessionId(1)], NOW).await?, 2);
-    assert_eq!(store.delete_sessions(other, &[ids[3]], NOW).await?, 0, "only the named user's");
+    assert_eq!(
+        store.delete_session(user, ids[0], NOW).await?.map(|s| s.id),
+        Some(ids[0])
+    );
+    assert_eq!(
+        store
+            .delete_sessions(user, &[ids[1], ids[2], SessionId(1)], NOW)
+            .await?,
+        2
+    );
+    assert_eq!(
+        store.delete_sessions(other, &[ids[3]], NOW).await?,
+        0,
+        "only the named user's"
+    );
     assert_eq!(store.delete_all_sessions(user, Some(ids[4]), NOW).await?, 1);
-    assert_eq!(store.list_sessions(user, NOW, PAGE).await?.items.iter().map(|s| s.id).collect::<Vec<_>>(), [ids[4]]);
+    assert_eq!(
+        store
+            .list_sessions(user, NOW, PAGE)
+            .await?
+            .items
+            .iter()
+            .map(|s| s.id)
+            .collect::<Vec<_>>(),
+        [ids[4]]
+    );
     assert_eq!(store.delete_all_sessions(user, None, NOW).await?, 1);
     // IDs keep climbing after everything was revoked: a revoked token never comes back.
-    let next = store.create_session(user, NOW, 100, "again").await?.ok_or("no session")?;
+    let next = store
+        .create_session(user, NOW, 100, "again")
+        .await?
+        .ok_or("no session")?;
     assert_eq!(next.id, SessionId(NOW + 6));
     // A later second starts from the clock again.
-    let future = store.create_session(user, NOW + 1000, 100, "later").await?.ok_or("no session")?;
+    let future = store
+        .create_session(user, NOW + 1000, 100, "later")
+        .await?
+        .ok_or("no session")?;
     assert_eq!(future.id, SessionId(NOW + 1000));
     Ok(())
 }
@@ -109,14 +231,33 @@ async fn sessions_story() -> TestResult {
 async fn password_change_ends_other_sessions_atomically() -> TestResult {
     let (_db, store) = TestDb::open(&PoolSettings::default()).await?;
     let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
-    let keep = store.create_session(user, NOW, 100, "keep").await?.ok_or("no session")?.id;
+    let keep = store
+        .create_session(user, NOW, 100, "keep")
+        .await?
+        .ok_or("no session")?
+        .id;
     store.create_session(user, NOW, 100, "other").await?;
-    let change = UserChanges { password: Some(PasswordChange { hash: "new".into(), keep: Some(keep) }), ..UserChanges::default() };
-    let updated = store.update_user(user, &change, NOW_MS).await?.ok_or("gone")?;
+    let change = UserChanges {
+        password: Some(PasswordChange {
+            hash: "new".into(),
+            keep: Some(keep),
+        }),
+        ..UserChanges::default()
+    };
+    let updated = store
+        .update_user(user, &change, NOW_MS)
+        .await?
+        .ok_or("gone")?;
     assert_eq!(updated.password_hash, "new");
     let left = store.list_sessions(user, NOW, PAGE).await?;
     assert_eq!(left.items.iter().map(|s| s.id).collect::<Vec<_>>(), [keep]);
-    let change = UserChanges { password: Some(PasswordChange { hash: "newer".into(), keep: None }), ..UserChanges::default() };
+    let change = UserChanges {
+        password: Some(PasswordChange {
+            hash: "newer".into(),
+            keep: None,
+        }),
+        ..UserChanges::default()
+    };
     store.update_user(user, &change, NOW_MS).await?;
     assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 0);
     Ok(())
@@ -124,7 +265,11 @@ async fn password_change_ends_other_sessions_atomically() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_session_creation_never_repeats_an_id() -> TestResult {
-    let (_db, store) = TestDb::open(&PoolSettings { max_connections: 16, ..PoolSettings::default() }).await?;
+    let (_db, store) = TestDb::open(&PoolSettings {
+        max_connections: 16,
+        ..PoolSettings::default()
+    })
+    .await?;
     let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
     let store: Arc<dyn Store> = store;
     let created = join_all((0..200).map(|_| {
@@ -140,5 +285,50 @@ async fn concurrent_session_creation_never_repeats_an_id() -> TestResult {
     ids.dedup();
     assert_eq!(ids.len(), 200);
     assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 200);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limit_windows_count_every_hit() -> TestResult {
+    let (_db, store) = TestDb::open(&PoolSettings {
+        max_connections: 16,
+        ..PoolSettings::default()
+    })
+    .await?;
+    assert_eq!(
+        store.count_hits("k", 0, 1000, NOW_MS).await?,
+        (0, NOW_MS + 1000),
+        "a read counts nothing"
+    );
+    assert_eq!(
+        store.count_hits("k", 1, 1000, NOW_MS).await?,
+        (1, NOW_MS + 1000)
+    );
+    assert_eq!(
+        store.count_hits("k", 1, 1000, NOW_MS + 500).await?,
+        (2, NOW_MS + 1000),
+        "same window"
+    );
+    assert_eq!(
+        store.count_hits("k", 0, 1000, NOW_MS + 500).await?,
+        (2, NOW_MS + 1000)
+    );
+    assert_eq!(
+        store.count_hits("k", 1, 1000, NOW_MS + 1000).await?,
+        (1, NOW_MS + 2000),
+        "a new window"
+    );
+    // Concurrent hits from many connections (instances) are all counted.
+    let store: Arc<dyn Store> = store;
+    join_all((0..100).map(|_| {
+        let store = store.clone();
+        async move { store.count_hits("burst", 1, 60_000, NOW_MS).await }
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(store.count_hits("burst", 0, 60_000, NOW_MS).await?.0, 100);
+    assert_eq!(store.prune_rate_limits(NOW_MS + 60_000).await?, 2);
+    assert_eq!(store.count_hits("burst", 0, 60_000, NOW_MS).await?.0, 0);
     Ok(())
 }

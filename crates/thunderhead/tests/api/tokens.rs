@@ -15,7 +15,8 @@ fn b64(value: &Value) -> String {
 
 fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap_or_default();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default()).unwrap_or(Value::Null)
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default())
+        .unwrap_or(Value::Null)
 }
 
 #[tokio::test]
@@ -24,7 +25,8 @@ async fn forged_tampered_and_foreign_tokens_are_refused() -> TestResult {
     let (alice, token) = app.user_with_token("alice", false).await;
     let (_, _staff_token) = app.user_with_token("boss", true).await;
     let claims = claims_of(&token);
-    let [header, _, signature] = <[&str; 3]>::try_from(token.split('.').collect::<Vec<_>>()).map_err(|_| "token shape")?;
+    let [header, _, signature] =
+        <[&str; 3]>::try_from(token.split('.').collect::<Vec<_>>()).map_err(|_| "token shape")?;
 
     // Same claims, another key.
     let other_key = TokenKeys::generate().sign(&serde_json::from_value::<Claims>(claims.clone())?);
@@ -41,11 +43,18 @@ async fn forged_tampered_and_foreign_tokens_are_refused() -> TestResult {
     let signing_input = format!("{hs_header}.{}", b64(&claims));
     let mut mac = Hmac::<Sha256>::new_from_slice(app.state.app.tokens.public_key_pem().as_bytes())?;
     mac.update(signing_input.as_bytes());
-    let hs256 = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let hs256 = format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    );
     // A flipped signature byte.
     let mut sig = URL_SAFE_NO_PAD.decode(signature)?;
     sig[10] ^= 1;
-    let bad_sig = format!("{header}.{}.{}", token.split('.').nth(1).unwrap_or_default(), URL_SAFE_NO_PAD.encode(sig));
+    let bad_sig = format!(
+        "{header}.{}.{}",
+        token.split('.').nth(1).unwrap_or_default(),
+        URL_SAFE_NO_PAD.encode(sig)
+    );
 
     for (what, bad) in [
         ("other key", other_key),
@@ -67,7 +76,12 @@ async fn forged_tampered_and_foreign_tokens_are_refused() -> TestResult {
     }
     // The genuine token still works, also with the Bearer prefix.
     assert_eq!(app.get("/api/user/session", &token).await.status, 200);
-    assert_eq!(app.get("/api/user/session", &format!("Bearer {token}")).await.status, 200);
+    assert_eq!(
+        app.get("/api/user/session", &format!("Bearer {token}"))
+            .await
+            .status,
+        200
+    );
     assert_eq!(claims["sub"], alice.to_string());
     Ok(())
 }
@@ -84,14 +98,21 @@ async fn expired_and_revoked_tokens_are_refused() -> TestResult {
         iat: claims["iat"].as_i64().unwrap_or_default() + 1000,
         exp: claims["exp"].as_i64().unwrap_or_default(),
     });
-    app.get("/api/user/session", &never).await.assert_error(401, "INVALID_SESSION_ERROR");
+    app.get("/api/user/session", &never)
+        .await
+        .assert_error(401, "INVALID_SESSION_ERROR");
     // Revoked.
     let revoked = app.login("alice").await;
     let iat = claims_of(&revoked)["iat"].clone();
-    app.delete(&format!("/api/user/session/{iat}"), &token, None).await;
-    app.get("/api/user/session", &revoked).await.assert_error(401, "INVALID_SESSION_ERROR");
+    app.delete(&format!("/api/user/session/{iat}"), &token, None)
+        .await;
+    app.get("/api/user/session", &revoked)
+        .await
+        .assert_error(401, "INVALID_SESSION_ERROR");
     // Expired.
     app.clock.advance_secs(24 * 3600);
-    app.get("/api/user/session", &token).await.assert_error(401, "INVALID_SESSION_ERROR");
+    app.get("/api/user/session", &token)
+        .await
+        .assert_error(401, "INVALID_SESSION_ERROR");
     Ok(())
 }
