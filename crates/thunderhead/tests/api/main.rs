@@ -11,6 +11,7 @@ mod concurrency;
 mod helpers;
 mod login;
 mod multi_instance;
+mod outage;
 mod own_sessions;
 mod rate_limits;
 mod sanity;
