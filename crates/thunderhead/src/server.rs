@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -37,6 +38,7 @@ pub fn app_state(
         clock,
         tokens,
         lifetimes: Lifetimes::default(),
+        housekeeping: Arc::new(Notify::new()),
     };
     Ok(AppState {
         app: Arc::new(app),
@@ -82,7 +84,6 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         )
     })?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    spawn_pruner(store.clone(), clock.clone(), config.prune_interval);
     let shared_counters: Arc<dyn CounterStore> = match Backend::from_url(&config.database_url) {
         // Several instances may share a PostgreSQL database; their limits must add up.
         Ok(Backend::Postgres) => Arc::new(StoreCounters(store.clone())),
@@ -90,6 +91,12 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     };
     let state =
         app_state(&config, store, tokens, shared_counters, clock).map_err(StartError::Runtime)?;
+    spawn_pruner(
+        state.app.store.clone(),
+        state.app.clock.clone(),
+        config.prune_interval,
+        state.app.housekeeping.clone(),
+    );
     let address = listener
         .local_addr()
         .map_err(|e| StartError::Runtime(e.into()))?;
@@ -101,35 +108,47 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Deletes expired sessions every `interval`, in bounded batches via the expiry index, and
-/// forgets ended rate-limit windows.
+/// Housekeeping, every `interval` or as soon as `wake` is notified: deletes expired sessions
+/// (bounded batches found through the expiry index) and the rows a revoke-all left behind,
+/// and forgets ended rate-limit windows. Nothing here is needed for correctness; it keeps the
+/// tables small.
 pub fn spawn_pruner(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     interval: Duration,
+    wake: Arc<Notify>,
 ) -> tokio::task::JoinHandle<()> {
     const BATCH: u32 = 1000;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
-            ticker.tick().await;
-            let mut pruned = 0u64;
+            tokio::select! {
+                _ = ticker.tick() => {},
+                () = wake.notified() => {},
+            }
+            let (mut pruned, mut purged) = (0u64, 0u64);
             loop {
                 match store.prune_expired(clock.now_s(), BATCH).await {
-                    Ok(n) => {
-                        pruned += n;
-                        if n < u64::from(BATCH) {
-                            break;
-                        }
-                    }
+                    Ok(0) => break,
+                    Ok(n) => pruned += n,
                     Err(err) => {
                         tracing::warn!(error = %err, "pruning expired sessions failed; will retry");
                         break;
                     }
                 }
             }
-            if pruned > 0 {
-                tracing::info!(pruned, "pruned expired sessions");
+            loop {
+                match store.purge_revoked(BATCH).await {
+                    Ok(None) => break,
+                    Ok(Some(n)) => purged += n,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "purging revoked sessions failed; will retry");
+                        break;
+                    }
+                }
+            }
+            if pruned + purged > 0 {
+                tracing::info!(pruned, purged, "deleted expired and revoked sessions");
             }
             if let Err(err) = store.prune_rate_limits(clock.now_ms()).await {
                 tracing::warn!(error = %err, "pruning ended rate-limit windows failed; will retry");

@@ -2,9 +2,15 @@
 
 mod user;
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::process::ExitCode;
 
-use crate::config::Overrides;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, Overrides};
+use crate::server::{self, StartError};
+use crate::store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,4 +64,49 @@ pub enum UserCommand {
     },
 }
 
-pub use user::run as run_user_command;
+/// The whole program: parse `args`, run the command, map failures to exit codes (2 for bad
+/// settings, 1 for failures at run time). Also what the benchmark runs as its server.
+pub fn main<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = match Config::resolve(&cli.settings) {
+        Ok(config) => config,
+        Err(message) => return fail(&StartError::Settings(message)),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&StartError::Runtime(err.into())),
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => server::run(config).await,
+            Command::Migrate => store::connect(&config.database_url, &config.pool)
+                .await
+                .map(|_| tracing::info!("database schema is up to date"))
+                .map_err(StartError::Runtime),
+            Command::User(command) => user::run(config, command).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+fn fail(err: &StartError) -> ExitCode {
+    eprintln!("thunderhead: {err}");
+    match err {
+        StartError::Settings(_) => ExitCode::from(2),
+        StartError::Runtime(_) => ExitCode::FAILURE,
+    }
+}

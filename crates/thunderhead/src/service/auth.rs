@@ -146,9 +146,15 @@ impl App {
     ) -> ApiResult<UserRecord> {
         let user = self.accounts.get(caller.user()).await?;
         self.check_password(&user, current_password, ip).await?;
-        self.accounts
+        let changes_password = edit.password.is_some();
+        let user = self
+            .accounts
             .edit(user.id, edit, Some(caller.session.id))
-            .await
+            .await?;
+        if changes_password {
+            self.housekeeping.notify_one();
+        }
+        Ok(user)
     }
 
     /// `DELETE /user`: the caller confirms with their username and password.
@@ -176,6 +182,11 @@ impl App {
         edit: AccountEdit,
     ) -> ApiResult<UserRecord> {
         let keep: Option<SessionId> = (target == caller.user()).then_some(caller.session.id);
-        self.accounts.edit(target, edit, keep).await
+        let changes_password = edit.password.is_some();
+        let user = self.accounts.edit(target, edit, keep).await?;
+        if changes_password {
+            self.housekeeping.notify_one();
+        }
+        Ok(user)
     }
 }

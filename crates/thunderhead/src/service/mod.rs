@@ -54,4 +54,6 @@ pub struct App {
     pub tokens: TokenKeys,
     pub limiter: RateLimiter,
     pub lifetimes: Lifetimes,
+    /// Wakes the background pruner, e.g. after a revoke-all left rows to purge.
+    pub housekeeping: Arc<tokio::sync::Notify>,
 }

@@ -101,14 +101,17 @@ impl App {
             .await?)
     }
 
+    /// Revokes at once; the rows are purged in the background.
     pub async fn revoke_all_sessions(
         &self,
         user: UserId,
         keep: Option<SessionId>,
     ) -> ApiResult<u64> {
-        Ok(self
+        let revoked = self
             .store
             .delete_all_sessions(user, keep, self.clock.now_s())
-            .await?)
+            .await?;
+        self.housekeeping.notify_one();
+        Ok(revoked)
     }
 }

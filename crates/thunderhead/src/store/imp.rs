@@ -2,7 +2,64 @@
 //! has to provide a `pool` field; the SQL and the logic around it exist once.
 
 macro_rules! impl_store {
-    ($store:ty) => {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Takes the user's row lock and reads `(session_count, revoked_below, kept_session)`.
+            async fn lock_sessions(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                user: $crate::domain::UserId,
+            ) -> $crate::store::StoreResult<Option<(i64, i64, Option<i64>)>> {
+                Ok(sqlx::query_as($crate::store::sql::LOCK_USER_SESSIONS)
+                    .bind(user.0)
+                    .fetch_optional(conn)
+                    .await?)
+            }
+
+            /// Revokes every session of `user` but `keep` by moving the watermark: a constant
+            /// number of statements, however many sessions there are. Returns how many live
+            /// sessions were revoked.
+            async fn revoke_all_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                user: $crate::domain::UserId,
+                keep: Option<$crate::domain::SessionId>,
+                now_s: i64,
+            ) -> $crate::store::StoreResult<u64> {
+                let Some((count, below, kept)) = Self::lock_sessions(&mut *conn, user).await?
+                else {
+                    return Ok(0);
+                };
+                let expired: i64 = sqlx::query_scalar($crate::store::sql::COUNT_EXPIRED_VALID)
+                    .bind(user.0)
+                    .bind(now_s)
+                    .bind(below)
+                    .bind(kept)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                let keep = match keep {
+                    Some(keep) => {
+                        let live: i64 = sqlx::query_scalar($crate::store::sql::IS_LIVE_VALID)
+                            .bind(user.0)
+                            .bind(keep.0)
+                            .bind(now_s)
+                            .bind(below)
+                            .bind(kept)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                        (live > 0).then_some(keep.0)
+                    }
+                    None => None,
+                };
+                let remaining = i64::from(keep.is_some());
+                sqlx::query($crate::store::sql::REVOKE_ALL)
+                    .bind(user.0)
+                    .bind(keep)
+                    .bind(remaining)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok((count - expired - remaining).max(0) as u64)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn create_user(
@@ -81,21 +138,8 @@ macro_rules! impl_store {
                         .await
                         .map_err($crate::store::map_unique)?;
                 if let (Some(_), Some(change)) = (&updated, &changes.password) {
-                    match change.keep {
-                        Some(keep) => {
-                            sqlx::query($crate::store::sql::DELETE_OTHER_SESSIONS_ANY_EXPIRY)
-                                .bind(id.0)
-                                .bind(keep.0)
-                                .execute(&mut *tx)
-                                .await?
-                        }
-                        None => {
-                            sqlx::query($crate::store::sql::DELETE_EVERY_SESSION_ANY_EXPIRY)
-                                .bind(id.0)
-                                .execute(&mut *tx)
-                                .await?
-                        }
-                    };
+                    // Accounts change rarely; the expiry cut-off only affects the count returned.
+                    Self::revoke_all_in(&mut *tx, id, change.keep, now_ms.div_euclid(1000)).await?;
                 }
                 tx.commit().await?;
                 Ok(updated)
@@ -211,11 +255,12 @@ macro_rules! impl_store {
                 page: $crate::domain::Page,
             ) -> $crate::store::StoreResult<$crate::domain::Listing<$crate::domain::SessionRecord>>
             {
-                let count: i64 = sqlx::query_scalar($crate::store::sql::COUNT_SESSIONS)
+                let count: Option<i64> = sqlx::query_scalar($crate::store::sql::COUNT_SESSIONS)
                     .bind(user.0)
                     .bind(now_s)
-                    .fetch_one(&self.pool)
+                    .fetch_optional(&self.pool)
                     .await?;
+                let count = count.unwrap_or(0);
                 let items = sqlx::query_as($crate::store::sql::LIST_SESSIONS)
                     .bind(user.0)
                     .bind(now_s)
@@ -235,12 +280,28 @@ macro_rules! impl_store {
                 id: $crate::domain::SessionId,
                 now_s: i64,
             ) -> $crate::store::StoreResult<Option<$crate::domain::SessionRecord>> {
-                Ok(sqlx::query_as($crate::store::sql::DELETE_SESSION)
-                    .bind(user.0)
-                    .bind(id.0)
-                    .bind(now_s)
-                    .fetch_optional(&self.pool)
-                    .await?)
+                let mut tx = self.pool.begin().await?;
+                let Some((_, below, kept)) = Self::lock_sessions(&mut *tx, user).await? else {
+                    return Ok(None);
+                };
+                let deleted: Option<$crate::domain::SessionRecord> =
+                    sqlx::query_as($crate::store::sql::DELETE_SESSION)
+                        .bind(user.0)
+                        .bind(id.0)
+                        .bind(now_s)
+                        .bind(below)
+                        .bind(kept)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if deleted.is_some() {
+                    sqlx::query($crate::store::sql::UNCOUNT_SESSIONS)
+                        .bind(user.0)
+                        .bind(1_i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(deleted)
             }
 
             async fn delete_sessions(
@@ -252,16 +313,33 @@ macro_rules! impl_store {
                 if ids.is_empty() {
                     return Ok(0);
                 }
+                let mut tx = self.pool.begin().await?;
+                let Some((_, below, kept)) = Self::lock_sessions(&mut *tx, user).await? else {
+                    return Ok(0);
+                };
                 let statement = format!(
                     "{}{}",
                     $crate::store::sql::DELETE_SESSIONS_PREFIX,
-                    $crate::store::sql::in_list(3, ids.len())
+                    $crate::store::sql::in_list(5, ids.len())
                 );
-                let mut query = sqlx::query(&statement).bind(user.0).bind(now_s);
+                let mut query = sqlx::query(&statement)
+                    .bind(user.0)
+                    .bind(now_s)
+                    .bind(below)
+                    .bind(kept);
                 for id in ids {
                     query = query.bind(id.0);
                 }
-                Ok(query.execute(&self.pool).await?.rows_affected())
+                let deleted = query.execute(&mut *tx).await?.rows_affected();
+                if deleted > 0 {
+                    sqlx::query($crate::store::sql::UNCOUNT_SESSIONS)
+                        .bind(user.0)
+                        .bind(deleted as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(deleted)
             }
 
             async fn delete_all_sessions(
@@ -270,16 +348,10 @@ macro_rules! impl_store {
                 keep: Option<$crate::domain::SessionId>,
                 now_s: i64,
             ) -> $crate::store::StoreResult<u64> {
-                let query = match keep {
-                    Some(keep) => sqlx::query($crate::store::sql::DELETE_ALL_SESSIONS_BUT)
-                        .bind(user.0)
-                        .bind(now_s)
-                        .bind(keep.0),
-                    None => sqlx::query($crate::store::sql::DELETE_ALL_SESSIONS)
-                        .bind(user.0)
-                        .bind(now_s),
-                };
-                Ok(query.execute(&self.pool).await?.rows_affected())
+                let mut tx = self.pool.begin().await?;
+                let revoked = Self::revoke_all_in(&mut *tx, user, keep, now_s).await?;
+                tx.commit().await?;
+                Ok(revoked)
             }
 
             async fn prune_expired(
@@ -287,12 +359,70 @@ macro_rules! impl_store {
                 now_s: i64,
                 batch: u32,
             ) -> $crate::store::StoreResult<u64> {
-                Ok(sqlx::query($crate::store::sql::PRUNE_EXPIRED)
+                let owner: Option<i64> = sqlx::query_scalar($crate::store::sql::NEXT_EXPIRED_OWNER)
                     .bind(now_s)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(owner) = owner else {
+                    return Ok(0);
+                };
+                let user = $crate::domain::UserId(owner);
+                let mut tx = self.pool.begin().await?;
+                let Some((_, below, kept)) = Self::lock_sessions(&mut *tx, user).await? else {
+                    return Ok(0);
+                };
+                let pruned: Vec<i64> =
+                    sqlx::query_scalar($crate::store::sql::DELETE_EXPIRED_OF_USER)
+                        .bind(user.0)
+                        .bind(now_s)
+                        .bind(i64::from(batch))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let counted = pruned
+                    .iter()
+                    .filter(|&&iat| iat >= below || Some(iat) == kept)
+                    .count();
+                if counted > 0 {
+                    sqlx::query($crate::store::sql::UNCOUNT_SESSIONS)
+                        .bind(user.0)
+                        .bind(counted as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(pruned.len() as u64)
+            }
+
+            async fn purge_revoked(&self, batch: u32) -> $crate::store::StoreResult<Option<u64>> {
+                let pending: Option<i64> =
+                    sqlx::query_scalar($crate::store::sql::NEXT_PURGE_PENDING)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let Some(pending) = pending else {
+                    return Ok(None);
+                };
+                let user = $crate::domain::UserId(pending);
+                let mut tx = self.pool.begin().await?;
+                let Some((_, below, kept)) = Self::lock_sessions(&mut *tx, user).await? else {
+                    return Ok(Some(0));
+                };
+                let purged = sqlx::query($crate::store::sql::PURGE_REVOKED)
+                    .bind(user.0)
+                    .bind(below)
+                    .bind(kept)
                     .bind(i64::from(batch))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
-                    .rows_affected())
+                    .rows_affected();
+                if purged < u64::from(batch) {
+                    sqlx::query($crate::store::sql::PURGE_DONE)
+                        .bind(user.0)
+                        .bind(below)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(Some(purged))
             }
 
             async fn count_hits(

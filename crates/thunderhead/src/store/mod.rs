@@ -131,15 +131,21 @@ pub trait Store: Send + Sync + 'static {
         ids: &[SessionId],
         now_s: i64,
     ) -> StoreResult<u64>;
-    /// Deletes every live session of the user but `keep`, in one statement.
+    /// Revokes every session of the user but `keep` at once, by moving the user's revocation
+    /// watermark (a constant number of statements); the rows are purged later. Returns how
+    /// many live sessions were revoked.
     async fn delete_all_sessions(
         &self,
         user: UserId,
         keep: Option<SessionId>,
         now_s: i64,
     ) -> StoreResult<u64>;
-    /// Deletes up to `batch` expired sessions across all users, by the expiry index.
+    /// Deletes up to `batch` expired sessions of the user holding the oldest expired one,
+    /// found by the expiry index; 0 when nothing has expired. Call until it returns 0.
     async fn prune_expired(&self, now_s: i64, batch: u32) -> StoreResult<u64>;
+    /// Deletes up to `batch` rows of one user that a revoke-all left behind; `None` when no
+    /// user has any left. Call until it returns `None`.
+    async fn purge_revoked(&self, batch: u32) -> StoreResult<Option<u64>>;
 
     /// Adds `cost` hits to a rate-limit window shared by every instance on this database and
     /// returns `(hits, reset_at_ms)`. A cost of 0 only reads.

@@ -32,4 +32,4 @@ impl PostgresStore {
     }
 }
 
-impl_store!(PostgresStore);
+impl_store!(PostgresStore, sqlx::Postgres);

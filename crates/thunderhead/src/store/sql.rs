@@ -66,11 +66,30 @@ pub const DELETE_USER: &str = concat!(
 /// Prefix of a bulk user delete; `in_list` completes it.
 pub const DELETE_USERS_PREFIX: &str = "DELETE FROM users WHERE id IN ";
 
-/// Takes the next session ID for a user: the current second, or one past the last ID handed
-/// out if that is later. The row lock serialises concurrent logins of one user, and the
-/// counter outlives deleted sessions, so an ID is never handed out twice.
+/// A session row is valid when it is not below its user's revocation watermark, or is the one
+/// session the last "revoke all but this" kept. Every read of sessions applies this.
+macro_rules! valid {
+    ($s:literal, $u:literal) => {
+        concat!(
+            "(",
+            $s,
+            ".iat >= ",
+            $u,
+            ".revoked_below OR ",
+            $s,
+            ".iat = ",
+            $u,
+            ".kept_session)"
+        )
+    };
+}
+
+/// Takes the next session ID for a user and counts the session: the current second, or one
+/// past the last ID handed out if that is later. The row lock serialises concurrent logins of
+/// one user, and the counter outlives deleted sessions, so an ID is never handed out twice.
 pub const ALLOCATE_SESSION_ID: &str = "UPDATE users SET last_session_iat = \
-     CASE WHEN last_session_iat + 1 > $2 THEN last_session_iat + 1 ELSE $2 END \
+     CASE WHEN last_session_iat + 1 > $2 THEN last_session_iat + 1 ELSE $2 END, \
+     session_count = session_count + 1 \
      WHERE id = $1 RETURNING last_session_iat";
 
 pub const INSERT_SESSION: &str = concat!(
@@ -78,46 +97,80 @@ pub const INSERT_SESSION: &str = concat!(
     session_columns!()
 );
 
-pub const AUTHENTICATE: &str = "SELECT s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at \
+/// Takes the user's row lock before any change to its sessions, and reads what validity
+/// depends on: `(session_count, revoked_below, kept_session)`.
+pub const LOCK_USER_SESSIONS: &str = "UPDATE users SET session_count = session_count \
+     WHERE id = $1 RETURNING session_count, revoked_below, kept_session";
+
+pub const UNCOUNT_SESSIONS: &str =
+    "UPDATE users SET session_count = session_count - $2 WHERE id = $1";
+
+pub const AUTHENTICATE: &str = concat!(
+    "SELECT s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at \
      FROM sessions s JOIN users u ON u.id = s.user_id \
-     WHERE s.user_id = $1 AND s.iat = $2 AND s.exp > $3";
+     WHERE s.user_id = $1 AND s.iat = $2 AND s.exp > $3 AND ",
+    valid!("s", "u")
+);
 
 pub const SESSION: &str = concat!(
-    "SELECT ",
-    session_columns!(),
-    " FROM sessions WHERE user_id = $1 AND iat = $2 AND exp > $3"
+    "SELECT s.user_id, s.iat, s.exp, s.name FROM sessions s JOIN users u ON u.id = s.user_id \
+     WHERE s.user_id = $1 AND s.iat = $2 AND s.exp > $3 AND ",
+    valid!("s", "u")
 );
 
-pub const COUNT_SESSIONS: &str = "SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND exp > $2";
+/// The kept count less the sessions that expired and await the pruner (few: the pruner runs
+/// every few minutes), found through the (user_id, exp) index.
+pub const COUNT_SESSIONS: &str = concat!(
+    "SELECT u.session_count - (SELECT COUNT(*) FROM sessions s \
+     WHERE s.user_id = u.id AND s.exp <= $2 AND ",
+    valid!("s", "u"),
+    ") FROM users u WHERE u.id = $1"
+);
 
 pub const LIST_SESSIONS: &str = concat!(
-    "SELECT ",
-    session_columns!(),
-    " FROM sessions WHERE user_id = $1 AND exp > $2 ORDER BY iat DESC LIMIT $3 OFFSET $4"
+    "SELECT s.user_id, s.iat, s.exp, s.name FROM sessions s JOIN users u ON u.id = s.user_id \
+     WHERE s.user_id = $1 AND s.exp > $2 AND ",
+    valid!("s", "u"),
+    " ORDER BY s.iat DESC LIMIT $3 OFFSET $4"
 );
 
+/// Valid rows of a user among those that expired by `$2`; `$3`, `$4`: watermark and kept.
+pub const COUNT_EXPIRED_VALID: &str = "SELECT COUNT(*) FROM sessions \
+     WHERE user_id = $1 AND exp <= $2 AND (iat >= $3 OR iat = $4)";
+
+/// Whether `$2` is a live, valid session of user `$1`.
+pub const IS_LIVE_VALID: &str = "SELECT COUNT(*) FROM sessions \
+     WHERE user_id = $1 AND iat = $2 AND exp > $3 AND (iat >= $4 OR iat = $5)";
+
 pub const DELETE_SESSION: &str = concat!(
-    "DELETE FROM sessions WHERE user_id = $1 AND iat = $2 AND exp > $3 RETURNING ",
+    "DELETE FROM sessions WHERE user_id = $1 AND iat = $2 AND exp > $3 AND (iat >= $4 OR iat = $5) RETURNING ",
     session_columns!()
 );
 
 /// Prefix of a bulk session delete; `in_list` completes it.
 pub const DELETE_SESSIONS_PREFIX: &str =
-    "DELETE FROM sessions WHERE user_id = $1 AND exp > $2 AND iat IN ";
+    "DELETE FROM sessions WHERE user_id = $1 AND exp > $2 AND (iat >= $3 OR iat = $4) AND iat IN ";
 
-pub const DELETE_ALL_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1 AND exp > $2";
+/// Revokes every session of the user below the next ID to be handed out, but `$2`.
+pub const REVOKE_ALL: &str = "UPDATE users SET revoked_below = last_session_iat + 1, \
+     kept_session = $2, session_count = $3, purge_pending = TRUE WHERE id = $1";
 
-pub const DELETE_ALL_SESSIONS_BUT: &str =
-    "DELETE FROM sessions WHERE user_id = $1 AND exp > $2 AND iat <> $3";
+/// The user holding the oldest expired session, if any.
+pub const NEXT_EXPIRED_OWNER: &str =
+    "SELECT user_id FROM sessions WHERE exp <= $1 ORDER BY exp LIMIT 1";
 
-pub const DELETE_OTHER_SESSIONS_ANY_EXPIRY: &str =
-    "DELETE FROM sessions WHERE user_id = $1 AND iat <> $2";
+/// Deletes up to `$3` of one user's expired rows; the caller holds the user's row lock.
+pub const DELETE_EXPIRED_OF_USER: &str = "DELETE FROM sessions WHERE (user_id, iat) IN \
+     (SELECT user_id, iat FROM sessions WHERE user_id = $1 AND exp <= $2 LIMIT $3) RETURNING iat";
 
-pub const DELETE_EVERY_SESSION_ANY_EXPIRY: &str = "DELETE FROM sessions WHERE user_id = $1";
+pub const NEXT_PURGE_PENDING: &str = "SELECT id FROM users WHERE purge_pending LIMIT 1";
 
-/// Bounded so one prune never holds the write lock for long.
-pub const PRUNE_EXPIRED: &str = "DELETE FROM sessions WHERE (user_id, iat) IN \
-     (SELECT user_id, iat FROM sessions WHERE exp <= $1 LIMIT $2)";
+/// Deletes up to `$4` rows revoked by the watermark `$2`, sparing the kept session `$3`.
+pub const PURGE_REVOKED: &str = "DELETE FROM sessions WHERE (user_id, iat) IN \
+     (SELECT user_id, iat FROM sessions WHERE user_id = $1 AND iat < $2 AND iat <> COALESCE($3, -1) LIMIT $4)";
+
+pub const PURGE_DONE: &str =
+    "UPDATE users SET purge_pending = FALSE WHERE id = $1 AND revoked_below = $2";
 
 /// Counts `$2` hits against `$1` in the window that ends at `reset_at`, starting a new window
 /// (ending at `$3`) if the stored one ended by `$4` (now). One statement, so concurrent

@@ -30,4 +30,4 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore);
+impl_store!(SqliteStore, sqlx::Sqlite);

@@ -57,7 +57,10 @@ impl TestDb {
                 sqlx::query(&format!("CREATE SCHEMA {schema}"))
                     .execute(&mut conn)
                     .await?;
-                let options = admin.options([("search_path", schema.as_str())]);
+                // Named after the schema, so clean-up can end connections a test left behind.
+                let options = admin
+                    .options([("search_path", schema.as_str())])
+                    .application_name(&schema);
                 let store = PostgresStore::connect_with(options, pool).await?;
                 Ok((
                     Self::Postgres {
@@ -96,7 +99,8 @@ impl TestDb {
         let options = PgConnectOptions::from_str(admin_url)?
             .host("127.0.0.1")
             .port(port)
-            .options([("search_path", schema.as_str())]);
+            .options([("search_path", schema.as_str())])
+            .application_name(schema);
         let store = PostgresStore::connect_with(options, pool).await?;
         Ok(Some((db, Arc::new(store))))
     }
@@ -113,7 +117,9 @@ impl TestDb {
             Self::Sqlite(dir) => format!("sqlite://{}", dir.path().join("test.db").display()),
             Self::Postgres { admin_url, schema } => {
                 let sep = if admin_url.contains('?') { '&' } else { '?' };
-                format!("{admin_url}{sep}options=-c%20search_path%3D{schema}")
+                format!(
+                    "{admin_url}{sep}options=-c%20search_path%3D{schema}&application_name={schema}"
+                )
             }
         }
     }
@@ -134,6 +140,15 @@ impl Drop for TestDb {
                 rt.block_on(async move {
                     if let Ok(options) = PgConnectOptions::from_str(&url) {
                         if let Ok(mut conn) = sqlx::ConnectOptions::connect(&options).await {
+                            // A background task of the test (the pruner) may have been stopped
+                            // mid-transaction; its locks would block the drop.
+                            let _ = sqlx::query(
+                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                            )
+                            .bind(&schema)
+                            .execute(&mut conn)
+                            .await;
                             let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                                 .execute(&mut conn)
                                 .await;
@@ -226,6 +241,12 @@ impl TestApp {
             counters,
             clock.clone(),
         )?;
+        thunderhead::server::spawn_pruner(
+            store.clone(),
+            clock.clone(),
+            config.prune_interval,
+            state.app.housekeeping.clone(),
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();

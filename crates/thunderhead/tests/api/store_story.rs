@@ -332,3 +332,99 @@ async fn rate_limit_windows_count_every_hit() -> TestResult {
     assert_eq!(store.count_hits("burst", 0, 60_000, NOW_MS).await?.0, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn revoke_all_is_immediate_and_the_rows_are_purged_later() -> TestResult {
+    let (_db, store) = TestDb::open(&PoolSettings::default()).await?;
+    let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
+    let other = store.create_user(&new_user("bob"), NOW_MS).await?.id;
+    let bobs = store
+        .create_session(other, NOW, 100, "bob")
+        .await?
+        .ok_or("no session")?
+        .id;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(
+            store
+                .create_session(user, NOW, 100, "s")
+                .await?
+                .ok_or("no session")?
+                .id,
+        );
+    }
+    let kept = ids[5];
+    assert_eq!(store.delete_all_sessions(user, Some(kept), NOW).await?, 9);
+    let list = store.list_sessions(user, NOW, PAGE).await?;
+    assert_eq!(
+        (
+            list.count,
+            list.items.iter().map(|s| s.id).collect::<Vec<_>>()
+        ),
+        (1, vec![kept])
+    );
+    for id in &ids {
+        let alive = store.authenticate(user, *id, NOW).await?.is_some();
+        assert_eq!(alive, *id == kept, "session {id:?}");
+        assert_eq!(store.session(user, *id, NOW).await?.is_some(), *id == kept);
+    }
+    assert_eq!(
+        store.delete_sessions(user, &ids[..5], NOW).await?,
+        0,
+        "revoked rows cannot be deleted twice"
+    );
+    assert_eq!(store.delete_session(user, ids[0], NOW).await?, None);
+    // The rows go in batches, sparing the kept session and other users.
+    assert_eq!(store.purge_revoked(4).await?, Some(4));
+    assert_eq!(store.purge_revoked(4).await?, Some(4));
+    assert_eq!(store.purge_revoked(4).await?, Some(1));
+    assert_eq!(store.purge_revoked(4).await?, None);
+    assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 1);
+    assert!(store.authenticate(other, bobs, NOW).await?.is_some());
+    // New sessions count and list as usual; a second revoke-all drops the kept one too.
+    let fresh = store
+        .create_session(user, NOW, 100, "fresh")
+        .await?
+        .ok_or("no session")?
+        .id;
+    assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 2);
+    assert_eq!(store.delete_all_sessions(user, None, NOW).await?, 2);
+    assert_eq!(store.authenticate(user, kept, NOW).await?, None);
+    assert_eq!(store.authenticate(user, fresh, NOW).await?, None);
+    assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 0);
+    assert_eq!(store.delete_all_sessions(UserId(9999), None, NOW).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn counts_leave_out_expired_sessions_before_and_after_pruning() -> TestResult {
+    let (_db, store) = TestDb::open(&PoolSettings::default()).await?;
+    let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
+    for lifetime in [10, 10, 10, 1000] {
+        store.create_session(user, NOW, lifetime, "s").await?;
+    }
+    let later = NOW + 10;
+    assert_eq!(
+        store.list_sessions(user, later, PAGE).await?.count,
+        1,
+        "expired, not yet pruned"
+    );
+    // Revoking all counts only what was live.
+    let keep = store.list_sessions(user, later, PAGE).await?.items[0].id;
+    store.create_session(user, later, 1000, "t").await?;
+    assert_eq!(store.delete_all_sessions(user, Some(keep), later).await?, 1);
+    assert_eq!(store.list_sessions(user, later, PAGE).await?.count, 1);
+    let mut pruned = 0;
+    loop {
+        match store.prune_expired(later, 2).await? {
+            0 => break,
+            n => pruned += n,
+        }
+    }
+    assert_eq!(pruned, 3);
+    assert_eq!(store.list_sessions(user, later, PAGE).await?.count, 1);
+    while store.purge_revoked(1000).await?.is_some() {}
+    let list = store.list_sessions(user, later, PAGE).await?;
+    assert_eq!((list.count, list.items.len()), (1, 1));
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! The table the benchmark prints, and the issue's targets checked against it.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::load::Stats;
+
+pub struct Row {
+    name: String,
+    connections: usize,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    errors: u64,
+    rss: f64,
+}
+
+impl Row {
+    pub fn new(name: &str, connections: usize, stats: &Stats, (_, peak): (f64, f64)) -> Self {
+        Self {
+            name: name.to_owned(),
+            connections,
+            rps: stats.requests_per_sec(),
+            p50: stats.quantile_ms(0.50),
+            p99: stats.quantile_ms(0.99),
+            p999: stats.quantile_ms(0.999),
+            errors: stats.errors,
+            rss: peak,
+        }
+    }
+}
+
+pub struct Report {
+    database: String,
+    connections: usize,
+    duration: Duration,
+    rows: Vec<Row>,
+    singles: Vec<(String, Duration)>,
+    notes: Vec<String>,
+    checks: Vec<(String, bool)>,
+    peak_rss: f64,
+}
+
+impl Report {
+    pub fn new(database: &str, connections: usize, duration: Duration) -> Self {
+        let database = thunderhead::store::redact_url(database);
+        let database = match database.split_once("?options") {
+            Some((base, _)) => format!("{base} (fresh schema)"),
+            None => database,
+        };
+        Self {
+            database,
+            connections,
+            duration,
+            rows: Vec::new(),
+            singles: Vec::new(),
+            notes: Vec::new(),
+            checks: Vec::new(),
+            peak_rss: 0.0,
+        }
+    }
+
+    pub fn push(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+
+    pub fn single(&mut self, name: String, took: Duration) {
+        self.singles.push((name, took));
+    }
+
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    pub fn peak_rss(&mut self, mib: f64) {
+        self.peak_rss = mib;
+    }
+
+    fn row(&self, prefix: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.name.starts_with(prefix))
+    }
+
+    /// The targets of the performance issue, each with the numbers behind it.
+    pub fn check_targets(&mut self) {
+        let mut checks = Vec::new();
+        if let (Some(api), Some(auth)) = (
+            self.row("GET /api "),
+            self.row("GET /api/user/session (auth"),
+        ) {
+            let share = auth.rps / api.rps.max(1e-9);
+            checks.push((
+                format!(
+                    "authenticated GET at {:.0}% of GET /api throughput (target >= 50%)",
+                    share * 100.0
+                ),
+                share >= 0.5,
+            ));
+            checks.push((
+                format!(
+                    "authenticated GET p99 {:.2} ms at {} connections (target < 5 ms)",
+                    auth.p99, auth.connections
+                ),
+                auth.p99 < 5.0,
+            ));
+        }
+        for who in ["GET /api/user/sessions", "staff GET /api/user/:id/sessions"] {
+            if let (Some(one), Some(many)) = (
+                self.row(&format!("{who}, 1 ")),
+                self.row(&format!("{who}, 100k")),
+            ) {
+                let cost = one.rps / many.rps.max(1e-9);
+                checks.push((format!("{who}: a 100k-session page costs {cost:.2}x a 1-session page (target <= 1.5x)"), cost <= 1.5));
+            }
+        }
+        for (name, took) in &self.singles {
+            if !name.starts_with(' ') {
+                let ms = took.as_secs_f64() * 1000.0;
+                checks.push((
+                    format!("{name}: {ms:.1} ms (target well under 100 ms)"),
+                    ms < 100.0,
+                ));
+            }
+        }
+        if let (Some(quiet), Some(busy)) = (
+            self.row("GET /api/user/session, no logins"),
+            self.row("GET /api/user/session, during"),
+        ) {
+            let ratio = busy.p99 / quiet.p99.max(1e-9);
+            checks.push((
+                format!("p99 during a login burst is {ratio:.2}x the quiet p99 (target <= 3x)"),
+                ratio <= 3.0,
+            ));
+        }
+        checks.push((
+            format!("server peak RSS {:.1} MiB (target < 50 MiB)", self.peak_rss),
+            self.peak_rss < 50.0,
+        ));
+        self.checks = checks;
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let _ = writeln!(
+            out,
+            "Thunderhead {} on {} ({cores} cores; client and server share them)",
+            env!("CARGO_PKG_VERSION"),
+            self.database
+        );
+        let _ = writeln!(
+            out,
+            "{} s per scenario, {} connections unless stated\n",
+            self.duration.as_secs(),
+            self.connections
+        );
+        let _ = writeln!(out, "| scenario | conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | server peak RSS MiB |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &self.rows {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} |",
+                r.name, r.connections, r.rps, r.p50, r.p99, r.p999, r.errors, r.rss
+            );
+        }
+        let _ = writeln!(out, "\n| single operation | time ms |\n|---|---:|");
+        for (name, took) in &self.singles {
+            let _ = writeln!(out, "| {name} | {:.1} |", took.as_secs_f64() * 1000.0);
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "\n{note}");
+        }
+        let _ = writeln!(out, "\nTargets:");
+        for (check, ok) in &self.checks {
+            let _ = writeln!(out, "- [{}] {check}", if *ok { "pass" } else { "FAIL" });
+        }
+        out
+    }
+}
