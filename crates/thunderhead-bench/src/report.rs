@@ -104,6 +104,13 @@ impl Report {
                 auth.p99 < 5.0,
             ));
         }
+        if let (Some(fifty), Some(many)) = (
+            self.row("GET /api/user/sessions, 50 "),
+            self.row("GET /api/user/sessions, 100k"),
+        ) {
+            let cost = fifty.rps / many.rps.max(1e-9);
+            checks.push((format!("GET /api/user/sessions: a full page of a 100k-session user costs {cost:.2}x a full page of a 50-session user (history alone; target <= 1.5x)"), cost <= 1.5));
+        }
         for who in ["GET /api/user/sessions", "staff GET /api/user/:id/sessions"] {
             if let (Some(one), Some(many)) = (
                 self.row(&format!("{who}, 1 ")),

@@ -14,6 +14,16 @@ use thunderhead::store::{self, Backend, PoolSettings};
 
 pub const PASSWORD: &str = "bench-password";
 
+/// Whether any revoke-all still has rows waiting for the background purge.
+pub async fn purge_pending(db: &Db) -> anyhow::Result<bool> {
+    let query = "SELECT COUNT(*) FROM users WHERE purge_pending";
+    let pending: i64 = match db {
+        Db::Sqlite(pool) => sqlx::query_scalar(query).fetch_one(pool).await?,
+        Db::Postgres(pool) => sqlx::query_scalar(query).fetch_one(pool).await?,
+    };
+    Ok(pending > 0)
+}
+
 pub enum Db {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
@@ -44,9 +54,11 @@ macro_rules! insert_sessions {
             done += n;
         }
         let last = $first_iat + $count as i64 - 1;
-        sqlx::query("UPDATE users SET last_session_iat = CASE WHEN last_session_iat > $2 THEN last_session_iat ELSE $2 END WHERE id = $1")
+        // Keep the store's invariants: the ID counter and the per-user session count.
+        sqlx::query("UPDATE users SET last_session_iat = CASE WHEN last_session_iat > $2 THEN last_session_iat ELSE $2 END, session_count = session_count + $3 WHERE id = $1")
             .bind($user)
             .bind(last)
+            .bind($count as i64)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -87,13 +99,14 @@ impl Db {
 /// Creates the schema and the accounts the scenarios use.
 pub async fn accounts(url: &str, cost: HashCost) -> anyhow::Result<Vec<UserId>> {
     let store = store::connect(url, &PoolSettings::default()).await?;
-    let accounts = Accounts::new(store, Arc::new(SystemClock), PasswordHasher::new(cost)?);
+    let accounts = Accounts::new(store, Arc::new(SystemClock), PasswordHasher::new(cost, 1)?);
     let mut ids = Vec::new();
     for (name, staff) in [
         ("staff", true),
         ("one", false),
         ("many", false),
         ("login", false),
+        ("fifty", false),
     ] {
         let user = accounts
             .create(NewAccount {

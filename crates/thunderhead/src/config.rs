@@ -22,6 +22,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub trusted_proxies: Vec<IpNet>,
     pub hash_cost: HashCost,
+    /// Threads that hash passwords; each holds `hash_cost.memory_kib` of memory.
+    pub hash_threads: usize,
     pub body_limit: usize,
     pub domain: String,
     pub subdomain: Option<String>,
@@ -39,6 +41,7 @@ impl std::fmt::Debug for Config {
             .field("rate_limits", &self.rate_limits)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("hash_cost", &self.hash_cost)
+            .field("hash_threads", &self.hash_threads)
             .field("body_limit", &self.body_limit)
             .field("domain", &self.domain)
             .field("subdomain", &self.subdomain)
@@ -58,6 +61,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
             hash_cost: HashCost::default(),
+            hash_threads: crate::domain::password::default_hash_threads(),
             body_limit: 1024 * 1024,
             domain: "localhost".into(),
             subdomain: None,
@@ -84,6 +88,7 @@ pub struct FileConfig {
     #[serde(default)]
     pub rate_limits: FileRateLimits,
     pub argon2: Option<HashCost>,
+    pub hash_threads: Option<usize>,
     #[serde(default)]
     pub database: FileDatabase,
 }
@@ -182,6 +187,14 @@ pub struct Overrides {
         value_name = "N"
     )]
     pub argon2_parallelism: Option<u32>,
+    /// Threads hashing passwords at once [default: half the cores, at least 1]
+    #[arg(
+        long,
+        env = "THUNDERHEAD_HASH_THREADS",
+        global = true,
+        value_name = "N"
+    )]
+    pub hash_threads: Option<usize>,
     /// Database connections per instance [default: 8]
     #[arg(
         long,
@@ -242,8 +255,10 @@ impl Config {
         if config.request_timeout.is_zero() || config.pool.acquire_timeout.is_zero() {
             return Err("timeouts must be at least one second".into());
         }
-        crate::domain::password::PasswordHasher::new(config.hash_cost)
-            .map_err(|e| e.to_string())?;
+        config.hash_cost.validate()?;
+        if config.hash_threads == 0 {
+            return Err("hash_threads must be at least 1".into());
+        }
         Ok(config)
     }
 
@@ -262,6 +277,7 @@ impl Config {
             file.prune_interval_secs.map(Duration::from_secs),
         );
         set(&mut self.hash_cost, file.argon2);
+        set(&mut self.hash_threads, file.hash_threads);
         set(
             &mut self.request_timeout,
             file.request_timeout_secs.map(Duration::from_secs),
@@ -323,6 +339,7 @@ impl Config {
         set(&mut self.hash_cost.memory_kib, o.argon2_memory_kib);
         set(&mut self.hash_cost.iterations, o.argon2_iterations);
         set(&mut self.hash_cost.parallelism, o.argon2_parallelism);
+        set(&mut self.hash_threads, o.hash_threads);
         set(&mut self.pool.max_connections, o.db_max_connections);
         set(
             &mut self.pool.acquire_timeout,

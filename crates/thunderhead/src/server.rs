@@ -24,7 +24,7 @@ pub fn app_state(
     shared_counters: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
-    let hasher = PasswordHasher::new(config.hash_cost)?;
+    let hasher = PasswordHasher::new(config.hash_cost, config.hash_threads)?;
     let local_counters = Arc::new(MemoryCounters::default());
     let app = App {
         accounts: Accounts::new(store.clone(), clock.clone(), hasher),
@@ -118,7 +118,8 @@ pub fn spawn_pruner(
     interval: Duration,
     wake: Arc<Notify>,
 ) -> tokio::task::JoinHandle<()> {
-    const BATCH: u32 = 1000;
+    // Small batches: on SQLite each holds the one write lock while it runs.
+    const BATCH: u32 = 500;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {

@@ -23,7 +23,7 @@ pub async fn run(config: Config, command: UserCommand) -> Result<(), StartError>
                 redact_url(&config.database_url)
             )))
         })?;
-    let hasher = PasswordHasher::new(config.hash_cost).map_err(StartError::Runtime)?;
+    let hasher = PasswordHasher::new(config.hash_cost, 1).map_err(StartError::Runtime)?;
     let accounts = Accounts::new(store, Arc::new(SystemClock), hasher);
     match command {
         UserCommand::Create {

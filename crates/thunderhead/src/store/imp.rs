@@ -1,5 +1,6 @@
 //! The single body of `Store` methods, stamped out once per backend. Each backend type only
-//! has to provide a `pool` field; the SQL and the logic around it exist once.
+//! has to provide a `pool` field and a `writer()` that queues write transactions (SQLite) or
+//! lets them run concurrently (PostgreSQL); the SQL and the logic around it exist once.
 
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
@@ -67,6 +68,7 @@ macro_rules! impl_store {
                 user: &$crate::store::NewUser,
                 now_ms: i64,
             ) -> $crate::store::StoreResult<$crate::domain::UserRecord> {
+                let _writer = self.writer().await;
                 sqlx::query_as($crate::store::sql::INSERT_USER)
                     .bind(&user.username)
                     .bind(&user.email)
@@ -124,6 +126,7 @@ macro_rules! impl_store {
                 changes: &$crate::store::UserChanges,
                 now_ms: i64,
             ) -> $crate::store::StoreResult<Option<$crate::domain::UserRecord>> {
+                let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await?;
                 let updated: Option<$crate::domain::UserRecord> =
                     sqlx::query_as($crate::store::sql::UPDATE_USER)
@@ -151,6 +154,7 @@ macro_rules! impl_store {
                 change: $crate::store::BanChange,
                 now_ms: i64,
             ) -> $crate::store::StoreResult<Option<$crate::domain::UserRecord>> {
+                let _writer = self.writer().await;
                 let statement = match change {
                     $crate::store::BanChange::Ban => $crate::store::sql::BAN_USER,
                     $crate::store::BanChange::Unban => $crate::store::sql::UNBAN_USER,
@@ -167,6 +171,7 @@ macro_rules! impl_store {
                 &self,
                 id: $crate::domain::UserId,
             ) -> $crate::store::StoreResult<Option<$crate::domain::UserRecord>> {
+                let _writer = self.writer().await;
                 Ok(sqlx::query_as($crate::store::sql::DELETE_USER)
                     .bind(id.0)
                     .fetch_optional(&self.pool)
@@ -177,6 +182,7 @@ macro_rules! impl_store {
                 &self,
                 ids: &[$crate::domain::UserId],
             ) -> $crate::store::StoreResult<u64> {
+                let _writer = self.writer().await;
                 if ids.is_empty() {
                     return Ok(0);
                 }
@@ -199,6 +205,7 @@ macro_rules! impl_store {
                 lifetime_s: i64,
                 name: &str,
             ) -> $crate::store::StoreResult<Option<$crate::domain::SessionRecord>> {
+                let _writer = self.writer().await;
                 // The UPDATE comes first so the transaction takes its write lock at once.
                 let mut tx = self.pool.begin().await?;
                 let iat: Option<i64> = sqlx::query_scalar($crate::store::sql::ALLOCATE_SESSION_ID)
@@ -280,6 +287,7 @@ macro_rules! impl_store {
                 id: $crate::domain::SessionId,
                 now_s: i64,
             ) -> $crate::store::StoreResult<Option<$crate::domain::SessionRecord>> {
+                let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await?;
                 let Some((_, below, kept)) = Self::lock_sessions(&mut *tx, user).await? else {
                     return Ok(None);
@@ -310,6 +318,7 @@ macro_rules! impl_store {
                 ids: &[$crate::domain::SessionId],
                 now_s: i64,
             ) -> $crate::store::StoreResult<u64> {
+                let _writer = self.writer().await;
                 if ids.is_empty() {
                     return Ok(0);
                 }
@@ -348,6 +357,7 @@ macro_rules! impl_store {
                 keep: Option<$crate::domain::SessionId>,
                 now_s: i64,
             ) -> $crate::store::StoreResult<u64> {
+                let _writer = self.writer().await;
                 let mut tx = self.pool.begin().await?;
                 let revoked = Self::revoke_all_in(&mut *tx, user, keep, now_s).await?;
                 tx.commit().await?;
@@ -359,6 +369,7 @@ macro_rules! impl_store {
                 now_s: i64,
                 batch: u32,
             ) -> $crate::store::StoreResult<u64> {
+                let _writer = self.writer().await;
                 let owner: Option<i64> = sqlx::query_scalar($crate::store::sql::NEXT_EXPIRED_OWNER)
                     .bind(now_s)
                     .fetch_optional(&self.pool)
@@ -394,6 +405,7 @@ macro_rules! impl_store {
             }
 
             async fn purge_revoked(&self, batch: u32) -> $crate::store::StoreResult<Option<u64>> {
+                let _writer = self.writer().await;
                 let pending: Option<i64> =
                     sqlx::query_scalar($crate::store::sql::NEXT_PURGE_PENDING)
                         .fetch_optional(&self.pool)
@@ -441,6 +453,7 @@ macro_rules! impl_store {
                         .await?;
                     return Ok(current.unwrap_or(fresh));
                 }
+                let _writer = self.writer().await;
                 Ok(sqlx::query_as($crate::store::sql::COUNT_HITS)
                     .bind(key)
                     .bind(i64::from(cost))
@@ -451,6 +464,7 @@ macro_rules! impl_store {
             }
 
             async fn prune_rate_limits(&self, now_ms: i64) -> $crate::store::StoreResult<u64> {
+                let _writer = self.writer().await;
                 Ok(sqlx::query($crate::store::sql::PRUNE_RATE_LIMITS)
                     .bind(now_ms)
                     .execute(&self.pool)

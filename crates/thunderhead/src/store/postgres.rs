@@ -25,10 +25,18 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(settings.acquire_timeout)
+            // A ping before every query is a round trip per request; a broken connection
+            // fails its query instead (answered 500) and is replaced.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// Writers run concurrently; row locks order them where it matters.
+    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
     }
 }
 

@@ -10,6 +10,9 @@ use super::{imp::impl_store, PoolSettings, StoreResult};
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite has one writer at a time. Queueing writers here, in order, beats letting them
+    /// collide in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+    write_queue: tokio::sync::Mutex<()>,
 }
 
 impl SqliteStore {
@@ -23,10 +26,20 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(settings.acquire_timeout)
+            // A ping before every query is a round trip per request; a broken connection
+            // fails its query instead (answered 500) and is replaced.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_queue: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.write_queue.lock().await)
     }
 }
 
