@@ -81,11 +81,15 @@ impl Report {
         self.rows.iter().find(|r| r.name.starts_with(prefix))
     }
 
+    fn exact(&self, name: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+
     /// The targets of the performance issue, each with the numbers behind it.
     pub fn check_targets(&mut self) {
         let mut checks = Vec::new();
         if let (Some(api), Some(auth)) = (
-            self.row("GET /api "),
+            self.exact("GET /api"),
             self.row("GET /api/user/session (auth"),
         ) {
             let share = auth.rps / api.rps.max(1e-9);

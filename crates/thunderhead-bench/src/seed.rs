@@ -90,7 +90,12 @@ impl Db {
     ) -> anyhow::Result<()> {
         match self {
             Self::Sqlite(pool) => insert_sessions!(pool, user.0, first_iat, count, exp),
-            Self::Postgres(pool) => insert_sessions!(pool, user.0, first_iat, count, exp),
+            Self::Postgres(pool) => {
+                insert_sessions!(pool, user.0, first_iat, count, exp);
+                // PostgreSQL plans by statistics, which autovacuum keeps on a live database; a
+                // bulk load followed at once by queries must gather them itself.
+                sqlx::query("ANALYZE sessions").execute(pool).await?;
+            }
         }
         Ok(())
     }

@@ -147,11 +147,12 @@ pub const DELETE_SESSION: &str = concat!(
     session_columns!()
 );
 
-/// Prefix of a bulk session delete; `in_list` completes it. The unary `+` keeps `exp` out of
-/// index selection, so the listed IDs are found by primary key, not by scanning every live
-/// session of the user through the expiry index.
+/// Prefix of a bulk session delete; `in_list` completes it. The unary `+`s keep the expiry and
+/// validity tests out of index selection, so the listed IDs are looked up by primary key; left
+/// indexable, SQLite scanned every live session of the user through the expiry index and
+/// PostgreSQL (without statistics yet) the whole ID range above the watermark.
 pub const DELETE_SESSIONS_PREFIX: &str =
-    "DELETE FROM sessions WHERE user_id = $1 AND +exp > $2 AND (iat >= $3 OR iat = $4) AND iat IN ";
+    "DELETE FROM sessions WHERE user_id = $1 AND +exp > $2 AND (+iat >= $3 OR +iat = $4) AND iat IN ";
 
 /// Revokes every session of the user below the next ID to be handed out, but `$2`.
 pub const REVOKE_ALL: &str = "UPDATE users SET revoked_below = last_session_iat + 1, \

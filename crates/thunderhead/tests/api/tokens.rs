@@ -116,3 +116,65 @@ async fn expired_and_revoked_tokens_are_refused() -> TestResult {
         .assert_error(401, "INVALID_SESSION_ERROR");
     Ok(())
 }
+
+/// Speed must not cost a guarantee: a token that was just served (its signature cached) is
+/// refused on the very next request once its session is revoked, its owner banned, its
+/// password changed, or its time is up.
+#[tokio::test]
+async fn a_warm_token_is_refused_on_the_very_next_request() -> TestResult {
+    let app = TestApp::spawn().await;
+    let (_, staff) = app.user_with_token("boss", true).await;
+    let (alice, first) = app.user_with_token("alice", false).await;
+    let app = &app;
+    let warm = |token: String| async move {
+        for _ in 0..3 {
+            assert_eq!(app.get("/api/user/session", &token).await.status, 200);
+        }
+        token
+    };
+    // Revoked by its owner from another session.
+    let other = warm(app.login("alice").await).await;
+    let iat = claims_of(&other)["iat"].clone();
+    app.delete(&format!("/api/user/session/{iat}"), &first, None)
+        .await;
+    app.get("/api/user/session", &other)
+        .await
+        .assert_error(401, "INVALID_SESSION_ERROR");
+    // Revoked by staff, all at once.
+    let first = warm(first).await;
+    app.delete(&format!("/api/user/{alice}/sessions/all"), &staff, None)
+        .await;
+    app.get("/api/user/session", &first)
+        .await
+        .assert_error(401, "INVALID_SESSION_ERROR");
+    // Banned, and let back in.
+    let token = warm(app.login("alice").await).await;
+    app.patch(&format!("/api/user/{alice}/ban"), &staff, json!({}))
+        .await;
+    app.get("/api/user/session", &token)
+        .await
+        .assert_error(403, "BANNED_ERROR");
+    app.patch(&format!("/api/user/{alice}/ban"), &staff, json!({}))
+        .await;
+    assert_eq!(app.get("/api/user/session", &token).await.status, 200);
+    // A new password ends the other sessions.
+    let other = warm(app.login("alice").await).await;
+    let changed = app
+        .patch(
+            "/api/user",
+            &token,
+            json!({"password": crate::helpers::PASSWORD, "newPassword": "another one"}),
+        )
+        .await;
+    assert_eq!(changed.status, 200);
+    app.get("/api/user/session", &other)
+        .await
+        .assert_error(401, "INVALID_SESSION_ERROR");
+    // Expired.
+    let token = warm(token).await;
+    app.clock.advance_secs(24 * 3600);
+    app.get("/api/user/session", &token)
+        .await
+        .assert_error(401, "INVALID_SESSION_ERROR");
+    Ok(())
+}
