@@ -233,12 +233,7 @@ macro_rules! impl_store {
                 id: $crate::domain::SessionId,
                 now_s: i64,
             ) -> $crate::store::StoreResult<Option<$crate::domain::AuthRecord>> {
-                Ok(sqlx::query_as($crate::store::sql::AUTHENTICATE)
-                    .bind(user.0)
-                    .bind(id.0)
-                    .bind(now_s)
-                    .fetch_optional(&self.pool)
-                    .await?)
+                self.authenticate_row(user, id, now_s).await
             }
 
             async fn session(

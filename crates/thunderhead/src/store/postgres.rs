@@ -34,6 +34,21 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// The lookup every authenticated request makes.
+    async fn authenticate_row(
+        &self,
+        user: crate::domain::UserId,
+        id: crate::domain::SessionId,
+        now_s: i64,
+    ) -> StoreResult<Option<crate::domain::AuthRecord>> {
+        Ok(sqlx::query_as(super::sql::AUTHENTICATE)
+            .bind(user.0)
+            .bind(id.0)
+            .bind(now_s)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// Writers run concurrently; row locks order them where it matters.
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None

@@ -10,6 +10,10 @@ use super::{imp::impl_store, PoolSettings, StoreResult};
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Read-only connections for the one lookup every authenticated request makes, run in
+    /// place: sqlx hands each query to a per-connection thread and back, which cost more than
+    /// the primary-key lookup itself. `None` for in-memory databases.
+    lookups: Option<Lookups>,
     /// SQLite has one writer at a time. Queueing writers here, in order, beats letting them
     /// collide in SQLite's busy handler, which sleeps in steps of up to 100 ms.
     write_queue: tokio::sync::Mutex<()>,
@@ -29,17 +33,118 @@ impl SqliteStore {
             // A ping before every query is a round trip per request; a broken connection
             // fails its query instead (answered 500) and is replaced.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let lookups = Lookups::open(&options, settings.max_connections.clamp(1, 4));
         Ok(Self {
             pool,
+            lookups,
             write_queue: tokio::sync::Mutex::new(()),
         })
     }
 
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.write_queue.lock().await)
+    }
+
+    /// The lookup every authenticated request makes: in place on a read-only connection, or
+    /// through the pool if that fails for any reason.
+    async fn authenticate_row(
+        &self,
+        user: crate::domain::UserId,
+        id: crate::domain::SessionId,
+        now_s: i64,
+    ) -> StoreResult<Option<crate::domain::AuthRecord>> {
+        if let Some(found) = self
+            .lookups
+            .as_ref()
+            .and_then(|l| l.authenticate(user, id, now_s))
+        {
+            return Ok(found);
+        }
+        Ok(sqlx::query_as(super::sql::AUTHENTICATE)
+            .bind(user.0)
+            .bind(id.0)
+            .bind(now_s)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}
+
+/// A few read-only connections, each behind its own lock. A primary-key lookup from SQLite's
+/// page cache takes microseconds, and WAL readers never wait for the writer, so running it on
+/// the async worker blocks nothing for long.
+struct Lookups {
+    connections: Vec<std::sync::Mutex<rusqlite::Connection>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Lookups {
+    fn open(options: &SqliteConnectOptions, count: u32) -> Option<Self> {
+        let path = options.get_filename();
+        if path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:") {
+            return None;
+        }
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut connections = Vec::new();
+        for _ in 0..count {
+            match rusqlite::Connection::open_with_flags(path, flags) {
+                Ok(conn) => {
+                    let _ = conn.busy_timeout(std::time::Duration::from_millis(250));
+                    connections.push(std::sync::Mutex::new(conn));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "read-only SQLite connections unavailable; using the pool");
+                    return None;
+                }
+            }
+        }
+        Some(Self {
+            connections,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// `None` when the lookup could not be made here (the caller then uses the pool).
+    fn authenticate(
+        &self,
+        user: crate::domain::UserId,
+        id: crate::domain::SessionId,
+        now_s: i64,
+    ) -> Option<Option<crate::domain::AuthRecord>> {
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.connections.len();
+        // Any free connection will do; if all are busy, wait for the next in turn.
+        let guard = (0..n)
+            .find_map(|i| self.connections[(start + i) % n].try_lock().ok())
+            .or_else(|| self.connections[start % n].lock().ok())?;
+        let found = guard
+            .prepare_cached(super::sql::AUTHENTICATE)
+            .and_then(|mut statement| {
+                let mut rows = statement.query(rusqlite::params![user.0, id.0, now_s])?;
+                match rows.next()? {
+                    Some(row) => Ok(Some(crate::domain::AuthRecord {
+                        session: crate::domain::SessionRecord {
+                            user_id: crate::domain::UserId(row.get(0)?),
+                            id: crate::domain::SessionId(row.get(1)?),
+                            exp: row.get(2)?,
+                            name: row.get(3)?,
+                        },
+                        staff: row.get(4)?,
+                        banned_at: row.get(5)?,
+                    })),
+                    None => Ok(None),
+                }
+            });
+        match found {
+            Ok(found) => Some(found),
+            Err(err) => {
+                tracing::debug!(error = %err, "in-place session lookup failed; using the pool");
+                None
+            }
+        }
     }
 }
 
