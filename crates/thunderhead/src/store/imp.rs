@@ -5,6 +5,33 @@
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
+            /// One page of live sessions and their count, through the pool.
+            async fn list_rows_pooled(
+                &self,
+                user: $crate::domain::UserId,
+                now_s: i64,
+                page: $crate::domain::Page,
+            ) -> $crate::store::StoreResult<$crate::domain::Listing<$crate::domain::SessionRecord>>
+            {
+                let count: Option<i64> = sqlx::query_scalar($crate::store::sql::COUNT_SESSIONS)
+                    .bind(user.0)
+                    .bind(now_s)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let count = count.unwrap_or(0);
+                let items = sqlx::query_as($crate::store::sql::LIST_SESSIONS)
+                    .bind(user.0)
+                    .bind(now_s)
+                    .bind(i64::from(page.limit))
+                    .bind(page.offset as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok($crate::domain::Listing {
+                    count: count.max(0) as u64,
+                    items,
+                })
+            }
+
             /// Takes the user's row lock and reads `(session_count, revoked_below, kept_session)`.
             async fn lock_sessions(
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -257,23 +284,7 @@ macro_rules! impl_store {
                 page: $crate::domain::Page,
             ) -> $crate::store::StoreResult<$crate::domain::Listing<$crate::domain::SessionRecord>>
             {
-                let count: Option<i64> = sqlx::query_scalar($crate::store::sql::COUNT_SESSIONS)
-                    .bind(user.0)
-                    .bind(now_s)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let count = count.unwrap_or(0);
-                let items = sqlx::query_as($crate::store::sql::LIST_SESSIONS)
-                    .bind(user.0)
-                    .bind(now_s)
-                    .bind(i64::from(page.limit))
-                    .bind(page.offset as i64)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok($crate::domain::Listing {
-                    count: count.max(0) as u64,
-                    items,
-                })
+                self.list_rows(user, now_s, page).await
             }
 
             async fn delete_session(

@@ -49,6 +49,15 @@ impl PostgresStore {
             .await?)
     }
 
+    async fn list_rows(
+        &self,
+        user: crate::domain::UserId,
+        now_s: i64,
+        page: crate::domain::Page,
+    ) -> StoreResult<crate::domain::Listing<crate::domain::SessionRecord>> {
+        self.list_rows_pooled(user, now_s, page).await
+    }
+
     /// Writers run concurrently; row locks order them where it matters.
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None

@@ -56,11 +56,22 @@ impl SqliteStore {
         id: crate::domain::SessionId,
         now_s: i64,
     ) -> StoreResult<Option<crate::domain::AuthRecord>> {
-        if let Some(found) = self
-            .lookups
-            .as_ref()
-            .and_then(|l| l.authenticate(user, id, now_s))
-        {
+        let in_place = self.lookups.as_ref().and_then(|lookups| {
+            lookups.run(|conn| {
+                let mut statement = conn.prepare_cached(super::sql::AUTHENTICATE)?;
+                let mut rows = statement.query(numbered(&[&user.0, &id.0, &now_s]).as_slice())?;
+                rows.next()?
+                    .map(|row| {
+                        Ok(crate::domain::AuthRecord {
+                            session: session_from(row)?,
+                            staff: row.get(4)?,
+                            banned_at: row.get(5)?,
+                        })
+                    })
+                    .transpose()
+            })
+        });
+        if let Some(found) = in_place {
             return Ok(found);
         }
         Ok(sqlx::query_as(super::sql::AUTHENTICATE)
@@ -70,6 +81,68 @@ impl SqliteStore {
             .fetch_optional(&self.pool)
             .await?)
     }
+}
+
+/// One page of a user's live sessions and their count, read in place when possible.
+impl SqliteStore {
+    async fn list_rows(
+        &self,
+        user: crate::domain::UserId,
+        now_s: i64,
+        page: crate::domain::Page,
+    ) -> StoreResult<crate::domain::Listing<crate::domain::SessionRecord>> {
+        let in_place = self.lookups.as_ref().and_then(|lookups| {
+            lookups.run(|conn| {
+                let count: Option<i64> = conn
+                    .prepare_cached(super::sql::COUNT_SESSIONS)?
+                    .query_row(numbered(&[&user.0, &now_s]).as_slice(), |row| row.get(0))
+                    .map(Some)
+                    .or_else(|err| match err {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        other => Err(other),
+                    })?;
+                let mut statement = conn.prepare_cached(super::sql::LIST_SESSIONS)?;
+                let items = statement
+                    .query_map(
+                        numbered(&[
+                            &user.0,
+                            &now_s,
+                            &i64::from(page.limit),
+                            &(page.offset as i64),
+                        ])
+                        .as_slice(),
+                        session_from,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(crate::domain::Listing {
+                    count: count.unwrap_or(0).max(0) as u64,
+                    items,
+                })
+            })
+        });
+        match in_place {
+            Some(listing) => Ok(listing),
+            None => self.list_rows_pooled(user, now_s, page).await,
+        }
+    }
+}
+
+/// Binds values to `$1`, `$2`, ... by name. SQLite numbers `$`-named parameters by first
+/// appearance, and the shared statements do not always mention `$1` first.
+fn numbered<'a>(
+    values: &[&'a dyn rusqlite::ToSql],
+) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
+    const NAMES: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
+    NAMES.iter().copied().zip(values.iter().copied()).collect()
+}
+
+fn session_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<crate::domain::SessionRecord> {
+    Ok(crate::domain::SessionRecord {
+        user_id: crate::domain::UserId(row.get(0)?),
+        id: crate::domain::SessionId(row.get(1)?),
+        exp: row.get(2)?,
+        name: row.get(3)?,
+    })
 }
 
 /// A few read-only connections, each behind its own lock. A primary-key lookup from SQLite's
@@ -107,41 +180,22 @@ impl Lookups {
         })
     }
 
-    /// `None` when the lookup could not be made here (the caller then uses the pool).
-    fn authenticate(
+    /// Runs `query` on a free read-only connection; `None` if it could not be run here (the
+    /// caller then uses the pool).
+    fn run<T>(
         &self,
-        user: crate::domain::UserId,
-        id: crate::domain::SessionId,
-        now_s: i64,
-    ) -> Option<Option<crate::domain::AuthRecord>> {
+        query: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Option<T> {
         let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let n = self.connections.len();
         // Any free connection will do; if all are busy, wait for the next in turn.
         let guard = (0..n)
             .find_map(|i| self.connections[(start + i) % n].try_lock().ok())
             .or_else(|| self.connections[start % n].lock().ok())?;
-        let found = guard
-            .prepare_cached(super::sql::AUTHENTICATE)
-            .and_then(|mut statement| {
-                let mut rows = statement.query(rusqlite::params![user.0, id.0, now_s])?;
-                match rows.next()? {
-                    Some(row) => Ok(Some(crate::domain::AuthRecord {
-                        session: crate::domain::SessionRecord {
-                            user_id: crate::domain::UserId(row.get(0)?),
-                            id: crate::domain::SessionId(row.get(1)?),
-                            exp: row.get(2)?,
-                            name: row.get(3)?,
-                        },
-                        staff: row.get(4)?,
-                        banned_at: row.get(5)?,
-                    })),
-                    None => Ok(None),
-                }
-            });
-        match found {
+        match query(&guard) {
             Ok(found) => Some(found),
             Err(err) => {
-                tracing::debug!(error = %err, "in-place session lookup failed; using the pool");
+                tracing::debug!(error = %err, "in-place read failed; using the pool");
                 None
             }
         }
