@@ -6,7 +6,7 @@
 use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
@@ -103,18 +103,13 @@ impl PasswordHasher {
         let params = self.params.clone();
         self.run(move |blocks| {
             let salt = SaltString::generate(&mut OsRng);
-            let mut salt_buf = [0u8; 64];
-            let salt_bytes = salt
-                .as_salt()
-                .decode_b64(&mut salt_buf)
-                .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
             let mut out = [0u8; 32];
             compute(
                 Algorithm::Argon2id,
                 Version::V0x13,
                 &params,
                 password.as_bytes(),
-                salt_bytes,
+                salt.as_salt(),
                 &mut out,
                 blocks,
             )?;
@@ -151,17 +146,13 @@ impl PasswordHasher {
             let salt = parsed
                 .salt
                 .ok_or_else(|| anyhow::anyhow!("stored hash has no salt"))?;
-            let mut salt_buf = [0u8; 64];
-            let salt_bytes = salt
-                .decode_b64(&mut salt_buf)
-                .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
             let mut out = vec![0u8; expected.len()];
             compute(
                 algorithm,
                 version,
                 &params,
                 password.as_bytes(),
-                salt_bytes,
+                salt,
                 &mut out,
                 blocks,
             )?;
@@ -195,10 +186,14 @@ fn compute(
     version: Version,
     params: &Params,
     password: &[u8],
-    salt: &[u8],
+    salt: Salt<'_>,
     out: &mut [u8],
     blocks: &mut Vec<Block>,
 ) -> anyhow::Result<()> {
+    let mut salt_buf = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
     let needed = params.block_count();
     if blocks.len() < needed {
         blocks.resize(needed, Block::default());

@@ -41,12 +41,7 @@ impl PostgresStore {
         id: crate::domain::SessionId,
         now_s: i64,
     ) -> StoreResult<Option<crate::domain::AuthRecord>> {
-        Ok(sqlx::query_as(super::sql::AUTHENTICATE)
-            .bind(user.0)
-            .bind(id.0)
-            .bind(now_s)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.authenticate_pooled(user, id, now_s).await
     }
 
     async fn list_rows(

@@ -74,12 +74,7 @@ impl SqliteStore {
         if let Some(found) = in_place {
             return Ok(found);
         }
-        Ok(sqlx::query_as(super::sql::AUTHENTICATE)
-            .bind(user.0)
-            .bind(id.0)
-            .bind(now_s)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.authenticate_pooled(user, id, now_s).await
     }
 }
 
