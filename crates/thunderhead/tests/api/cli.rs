@@ -233,3 +233,70 @@ async fn bad_settings_are_one_line_errors_with_exit_2() -> TestResult {
     }
     Ok(())
 }
+
+/// SIGTERM while a request is being served: the request still gets its answer, then the
+/// server exits cleanly.
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() -> TestResult {
+    let env = Env::new().await?;
+    // A deliberately slow hash keeps the login in flight when the signal arrives.
+    let slow = [
+        ("THUNDERHEAD_ARGON2_MEMORY_KIB", "65536"),
+        ("THUNDERHEAD_ARGON2_ITERATIONS", "6"),
+        ("THUNDERHEAD_RATE_LIMITS", "off"),
+    ];
+    let mut create = env.command();
+    create
+        .args([
+            "user",
+            "create",
+            "--username",
+            "slow",
+            "--email",
+            "slow@example.com",
+        ])
+        .envs(slow)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = create.spawn()?;
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(b"pw\n")?;
+    }
+    assert!(child.wait()?.success());
+    let (mut server, base) = spawn_server(&env, &slow)?;
+    let login = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{base}/api/user/session"))
+            .json(&json!({"username": "slow", "password": "pw"}))
+            .send()
+            .await
+            .map(|r| (r.status().as_u16(), Instant::now()))
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        server.try_wait()?.is_none(),
+        "the server is still up before the signal"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()?;
+    let signalled = Instant::now();
+    assert!(status.success());
+    let (login_status, answered) = login.await??;
+    assert_eq!(login_status, 201, "the in-flight login was answered");
+    assert!(
+        answered > signalled,
+        "the login was still in flight when the signal arrived"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.try_wait()? {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    Ok(())
+}
