@@ -29,7 +29,8 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A new account; `username` and `email_key` are already normalised by the service.
+/// A new account; `username` is already normalised (lower case) by the service. Uniqueness of
+/// the email is case-insensitive: the store keeps a lower-cased key beside it.
 #[derive(Clone)]
 pub struct NewUser {
     pub username: String,
