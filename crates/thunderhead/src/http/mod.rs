@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::user_sessions::routes(&state))
         .merge(routes::account::routes(&state))
         .merge(routes::users::routes(&state))
+        .merge(routes::web::routes())
         .fallback(invalid_endpoint)
         .method_not_allowed_fallback(invalid_endpoint)
         .layer(from_fn_with_state(state.clone(), time_limit))

@@ -5,6 +5,7 @@ pub mod own_sessions;
 pub mod sanity;
 pub mod user_sessions;
 pub mod users;
+pub mod web;
 
 use axum::http::HeaderMap;
 
