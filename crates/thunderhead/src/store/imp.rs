@@ -20,7 +20,8 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            /// One page of live sessions and their count, through the pool.
+            /// One page of live sessions and their count, through the pool: one round trip
+            /// when the page has rows, which carry the total.
             async fn list_rows_pooled(
                 &self,
                 user: $crate::domain::UserId,
@@ -28,19 +29,34 @@ macro_rules! impl_store {
                 page: $crate::domain::Page,
             ) -> $crate::store::StoreResult<$crate::domain::Listing<$crate::domain::SessionRecord>>
             {
-                let count: Option<i64> = sqlx::query_scalar($crate::store::sql::COUNT_SESSIONS)
-                    .bind(user.0)
-                    .bind(now_s)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let count = count.unwrap_or(0);
-                let items = sqlx::query_as($crate::store::sql::LIST_SESSIONS)
-                    .bind(user.0)
-                    .bind(now_s)
-                    .bind(i64::from(page.limit))
-                    .bind(page.offset as i64)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows: Vec<(i64, i64, i64, String, i64)> =
+                    sqlx::query_as($crate::store::sql::LIST_SESSIONS_COUNTED)
+                        .bind(user.0)
+                        .bind(now_s)
+                        .bind(i64::from(page.limit))
+                        .bind(page.offset as i64)
+                        .fetch_all(&self.pool)
+                        .await?;
+                let count = match rows.first() {
+                    Some(row) => row.4,
+                    None => sqlx::query_scalar($crate::store::sql::COUNT_SESSIONS)
+                        .bind(user.0)
+                        .bind(now_s)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .unwrap_or(0),
+                };
+                let items = rows
+                    .into_iter()
+                    .map(
+                        |(user_id, iat, exp, name, _)| $crate::domain::SessionRecord {
+                            user_id: $crate::domain::UserId(user_id),
+                            id: $crate::domain::SessionId(iat),
+                            exp,
+                            name,
+                        },
+                    )
+                    .collect();
                 Ok($crate::domain::Listing {
                     count: count.max(0) as u64,
                     items,

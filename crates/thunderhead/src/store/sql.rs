@@ -134,6 +134,20 @@ pub const LIST_SESSIONS: &str = concat!(
     " ORDER BY s.iat DESC LIMIT $3 OFFSET $4"
 );
 
+/// A page with the total beside every row, so a non-empty page costs one round trip; an empty
+/// page falls back to `COUNT_SESSIONS`. The total is computed once, in a materialised CTE:
+/// written in the select list, PostgreSQL ran its subquery for every row.
+pub const LIST_SESSIONS_COUNTED: &str = concat!(
+    "WITH u AS MATERIALIZED (SELECT id, revoked_below, kept_session, session_count - \
+     (SELECT COUNT(*) FROM sessions x WHERE x.user_id = users.id AND x.exp <= $2 AND ",
+    valid!("x", "users"),
+    ") AS total FROM users WHERE id = $1) \
+     SELECT s.user_id, s.iat, s.exp, s.name, u.total FROM sessions s JOIN u ON u.id = s.user_id \
+     WHERE s.user_id = $1 AND s.exp > $2 AND ",
+    valid!("s", "u"),
+    " ORDER BY s.iat DESC LIMIT $3 OFFSET $4"
+);
+
 /// Valid rows of a user among those that expired by `$2`; `$3`, `$4`: watermark and kept.
 pub const COUNT_EXPIRED_VALID: &str = "SELECT COUNT(*) FROM sessions \
      WHERE user_id = $1 AND exp <= $2 AND (iat >= $3 OR iat = $4)";

@@ -428,3 +428,41 @@ async fn counts_leave_out_expired_sessions_before_and_after_pruning() -> TestRes
     assert_eq!((list.count, list.items.len()), (1, 1));
     Ok(())
 }
+
+/// An in-memory SQLite database has no file for the in-place readers, so every read goes
+/// through the pool: the same statements PostgreSQL runs, in SQLite's dialect.
+#[tokio::test]
+async fn in_memory_sqlite_lists_through_the_pool() -> TestResult {
+    let pool = PoolSettings {
+        max_connections: 1,
+        ..PoolSettings::default()
+    };
+    let store = thunderhead::store::SqliteStore::connect("sqlite::memory:", &pool).await?;
+    let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
+    assert_eq!(
+        store.list_sessions(user, NOW, PAGE).await?.count,
+        0,
+        "an empty page still counts"
+    );
+    for lifetime in [5, 100, 100] {
+        store.create_session(user, NOW, lifetime, "s").await?;
+    }
+    let later = NOW + 10;
+    let list = store.list_sessions(user, later, PAGE).await?;
+    assert_eq!((list.count, list.items.len()), (2, 2));
+    assert!(list.items[0].id > list.items[1].id, "newest first");
+    let beyond = store
+        .list_sessions(
+            user,
+            later,
+            Page {
+                limit: 50,
+                offset: 5,
+            },
+        )
+        .await?;
+    assert_eq!((beyond.count, beyond.items.len()), (2, 0));
+    let auth = store.authenticate(user, list.items[0].id, later).await?;
+    assert!(auth.is_some());
+    Ok(())
+}
