@@ -146,15 +146,8 @@ impl App {
     ) -> ApiResult<UserRecord> {
         let user = self.accounts.get(caller.user()).await?;
         self.check_password(&user, current_password, ip).await?;
-        let changes_password = edit.password.is_some();
-        let user = self
-            .accounts
-            .edit(user.id, edit, Some(caller.session.id))
-            .await?;
-        if changes_password {
-            self.housekeeping.notify_one();
-        }
-        Ok(user)
+        self.edit_account(user.id, edit, Some(caller.session.id))
+            .await
     }
 
     /// `DELETE /user`: the caller confirms with their username and password.
@@ -182,8 +175,19 @@ impl App {
         edit: AccountEdit,
     ) -> ApiResult<UserRecord> {
         let keep: Option<SessionId> = (target == caller.user()).then_some(caller.session.id);
+        self.edit_account(target, edit, keep).await
+    }
+
+    /// Applies an edit; a new password revokes the other sessions, whose rows the background
+    /// purge is then woken to delete.
+    async fn edit_account(
+        &self,
+        id: UserId,
+        edit: AccountEdit,
+        keep: Option<SessionId>,
+    ) -> ApiResult<UserRecord> {
         let changes_password = edit.password.is_some();
-        let user = self.accounts.edit(target, edit, keep).await?;
+        let user = self.accounts.edit(id, edit, keep).await?;
         if changes_password {
             self.housekeeping.notify_one();
         }
