@@ -30,11 +30,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
+    /// Takes the caller the guard stored: each handler extracts it once, so it is moved out
+    /// rather than copied on every authenticated request.
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         parts
             .extensions
-            .get::<Caller>()
-            .cloned()
+            .remove::<Caller>()
             .ok_or(ApiError::InvalidToken)
     }
 }
