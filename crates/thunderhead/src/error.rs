@@ -43,9 +43,6 @@ impl ApiError {
         Self::Internal(err.into())
     }
 
-    pub fn missing(field: &'static str) -> Self {
-        Self::MissingFields(vec![field])
-    }
 }
 
 impl From<crate::store::StoreError> for ApiError {

@@ -42,10 +42,6 @@ impl Accounts {
         }
     }
 
-    pub fn hasher(&self) -> &PasswordHasher {
-        &self.hasher
-    }
-
     pub async fn create(&self, account: NewAccount) -> ApiResult<UserRecord> {
         let mut bad = Vec::new();
         let username = validate::username(&account.username);
