@@ -33,6 +33,20 @@ impl Shot {
         }
     }
 
+    /// `POST /api/user/session` for `username` with the seeded password.
+    pub fn login(username: &str) -> Self {
+        Self {
+            method: Method::POST,
+            path: "/api/user/session".into(),
+            token: None,
+            body: Some(
+                serde_json::json!({"username": username, "password": crate::seed::PASSWORD})
+                    .to_string(),
+            ),
+            expect: 201,
+        }
+    }
+
     fn request(&self, addr: SocketAddr) -> anyhow::Result<Request<Full<Bytes>>> {
         let mut builder = Request::builder()
             .method(self.method.clone())

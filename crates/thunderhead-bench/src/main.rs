@@ -108,7 +108,7 @@ async fn bench(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<
     let [_, one, many, _, fifty] = <[_; 5]>::try_from(seed::accounts(url, cost).await?)
         .map_err(|_| anyhow::anyhow!("seeding made the wrong number of accounts"))?;
     let db = seed::Db::open(url).await?;
-    let now = chrono_now();
+    let now = unix_now();
     let far = now + 30 * 24 * 3600;
     db.add_sessions(many, now - 1_000_000, args.sessions, far)
         .await?;
@@ -168,13 +168,7 @@ async fn bench(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<
 
     // Logins: bounded by the password hash, whose own cost is measured beside them.
     let hash_ms = hash_cost_ms(cost).await?;
-    let login_shot = Shot {
-        method: Method::POST,
-        path: "/api/user/session".into(),
-        token: None,
-        body: Some(json!({"username": "login", "password": seed::PASSWORD}).to_string()),
-        expect: 201,
-    };
+    let login_shot = Shot::login("login");
     eprintln!("logins…");
     let stats = drive(addr, 4, secs, login_shot.clone()).await;
     report.push(Row::new(
@@ -293,13 +287,7 @@ async fn bench(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<
 }
 
 async fn login(addr: SocketAddr, username: &str) -> anyhow::Result<String> {
-    let shot = Shot {
-        method: Method::POST,
-        path: "/api/user/session".into(),
-        token: None,
-        body: Some(json!({"username": username, "password": seed::PASSWORD}).to_string()),
-        expect: 201,
-    };
+    let shot = Shot::login(username);
     let (status, body, _) = once(addr, &shot).await?;
     anyhow::ensure!(
         status == 201,
@@ -321,7 +309,7 @@ async fn hash_cost_ms(cost: HashCost) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64() * 1000.0 / f64::from(rounds))
 }
 
-fn chrono_now() -> i64 {
+fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -42,7 +42,6 @@ impl ApiError {
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
         Self::Internal(err.into())
     }
-
 }
 
 impl From<crate::store::StoreError> for ApiError {
