@@ -47,7 +47,7 @@ test('sign up, then sign out and in again with the keyboard alone', async () => 
   await page.fill('#f-password', 'pw-one');
   await page.fill('#f-repeatPassword', 'pw-two');
   await page.click('#signup button[type=submit]');
-  assert.match(await page.textContent('#e-repeatPassword'), /do not match/);
+  await page.waitForSelector('#e-repeatPassword:has-text("do not match")');
   await page.fill('#f-repeatPassword', 'pw-one');
   await page.click('#signup button[type=submit]');
   await page.waitForSelector('#own-sessions');

@@ -236,10 +236,24 @@ async function sessionsView(container, { own, user, offset }) {
     list = await api('GET', `${base}/sessions?limit=${PAGE}&offset=${offset}`);
   } catch (error) {
     if (error.status !== 401) say(explain(error));
-    return;
+    return false;
   }
   if (list.items.length === 0 && offset > 0) return sessionsView(container, { own, user, offset: Math.max(0, offset - PAGE) });
   const refresh = (at = offset) => sessionsView(container, { own, user, offset: at });
+  // Do `work`, redraw the table, and only then say how it went: the notice must never describe
+  // a table that has not caught up yet.
+  const act = async (work, at = offset) => {
+    let message;
+    let kind;
+    try {
+      message = await work();
+      kind = 'ok';
+    } catch (error) {
+      if (error.status === 401) return; // api() has already gone back to sign-in
+      message = explain(error);
+    }
+    if (await refresh(at)) say(message, kind);
+  };
   const selected = new Set();
   const endSelected = h('button', { type: 'button', class: 'danger', id: 'end-selected', disabled: true, text: 'End selected' });
   const rows = list.items.map((s) => {
@@ -251,11 +265,10 @@ async function sessionsView(container, { own, user, offset }) {
     const end = h('button', { type: 'button', class: 'danger', text: isCurrent ? 'Sign out' : 'End', onclick: async () => {
       if (isCurrent) return signOut();
       if (!confirm(`End the session "${s.name}"? That device will be signed out.`)) return;
-      try {
+      await act(async () => {
         await api('DELETE', `${base}/session/${s.iat}`);
-        say(`Ended "${s.name}".`, 'ok');
-      } catch (error) { if (error.status !== 401) say(explain(error)); }
-      refresh();
+        return `Ended "${s.name}".`;
+      });
     } });
     return h('tr', { 'data-iat': s.iat },
       h('td', {}, box),
@@ -266,28 +279,25 @@ async function sessionsView(container, { own, user, offset }) {
   });
   endSelected.addEventListener('click', async () => {
     if (!confirm(`End ${selected.size} session${selected.size === 1 ? '' : 's'}? Those devices will be signed out.`)) return;
-    try {
+    await act(async () => {
       const result = await api('DELETE', `${base}/sessions`, { sessions: [...selected] });
-      say(`Ended ${result.count} session${result.count === 1 ? '' : 's'}.`, 'ok');
-    } catch (error) { if (error.status !== 401) say(explain(error)); }
-    refresh();
+      return `Ended ${result.count} session${result.count === 1 ? '' : 's'}.`;
+    });
   });
   const endAll = own
     ? h('button', { type: 'button', class: 'danger', id: 'end-others', text: 'Sign out everywhere else', onclick: async () => {
       if (!confirm('Sign out every other device? Only this one stays signed in.')) return;
-      try {
+      await act(async () => {
         const result = await api('DELETE', '/user/sessions/all?allButSelf=true');
-        say(`Signed out ${result.count} other session${result.count === 1 ? '' : 's'}.`, 'ok');
-      } catch (error) { if (error.status !== 401) say(explain(error)); }
-      refresh(0);
+        return `Signed out ${result.count} other session${result.count === 1 ? '' : 's'}.`;
+      }, 0);
     } })
     : h('button', { type: 'button', class: 'danger', id: 'end-all', text: 'End all sessions', onclick: async () => {
       if (!confirm(`End all of ${user.username}'s sessions? Every device of theirs will be signed out.`)) return;
-      try {
+      await act(async () => {
         const result = await api('DELETE', `${base}/sessions/all`);
-        say(`Ended ${result.count} session${result.count === 1 ? '' : 's'} of ${user.username}.`, 'ok');
-      } catch (error) { if (error.status !== 401) say(explain(error)); }
-      refresh(0);
+        return `Ended ${result.count} session${result.count === 1 ? '' : 's'} of ${user.username}.`;
+      }, 0);
     } });
   const last = Math.min(offset + list.items.length, list.count);
   const pager = list.count > PAGE
@@ -303,6 +313,7 @@ async function sessionsView(container, { own, user, offset }) {
       h('thead', {}, h('tr', {}, h('th', { text: '' }), h('th', { text: 'Device' }), h('th', { text: 'Signed in' }), h('th', { text: 'Expires' }), h('th', { text: '' }))),
       h('tbody', {}, rows)),
     pager));
+  return true;
 }
 
 // ---- staff ----
@@ -344,24 +355,31 @@ async function openUser(detail, id, formError) {
   formError.textContent = '';
   if (!/^[0-9]+$/.test(String(id))) {
     formError.textContent = 'A user ID is made of digits only.';
-    return;
+    return false;
   }
   let user;
   try {
     user = await api('GET', `/user/${id}`);
   } catch (error) {
     if (error.status !== 401) formError.textContent = explain(error);
-    return;
+    return false;
   }
   const sessions = h('div');
   const ban = h('button', { type: 'button', class: 'danger', id: 'toggle-ban', text: user.bannedAt ? 'Unban' : 'Ban', onclick: async () => {
     const verb = user.bannedAt ? 'Unban' : 'Ban';
     if (!confirm(`${verb} ${user.username}?${user.bannedAt ? '' : ' They will be shut out at once, on every device.'}`)) return;
+    let message;
+    let kind;
     try {
       await api('PATCH', `/user/${user.id}/ban`, {});
-      say(`${user.username} is ${user.bannedAt ? 'no longer banned' : 'banned'}.`, 'ok');
-    } catch (error) { if (error.status !== 401) say(explain(error)); }
-    openUser(detail, user.id, formError);
+      message = `${user.username} is ${user.bannedAt ? 'no longer banned' : 'banned'}.`;
+      kind = 'ok';
+    } catch (error) {
+      if (error.status === 401) return;
+      message = explain(error);
+    }
+    // As with sessions: redraw first, then say how it went.
+    if (await openUser(detail, user.id, formError)) say(message, kind);
   } });
   detail.replaceChildren(h('section', { class: 'card', id: 'user-card' },
     h('h2', {}, `${user.username} (ID ${user.id})`, user.bannedAt ? h('span', { class: 'tag banned', text: 'banned' }) : null),
@@ -370,6 +388,7 @@ async function openUser(detail, id, formError) {
   await sessionsView(sessions, { own: false, user, offset: 0 });
   detail.querySelector('h2').setAttribute('tabindex', '-1');
   detail.querySelector('h2').focus();
+  return true;
 }
 
 // What the page shows stays true: look again whenever it comes back into view.
