@@ -34,7 +34,7 @@ pub enum ApiError {
     #[error("rate limited")]
     RateLimited(Decision),
     /// Anything the caller cannot fix. The detail is logged, never sent.
-    #[error("internal error: {0:#}")]
+    #[error("internal error: {}", Chain(.0))]
     Internal(anyhow::Error),
 }
 
@@ -54,3 +54,46 @@ impl From<crate::store::StoreError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error and its causes on one line. Most error types (sqlx's, ours through thiserror's
+/// `{0}`) already print their source, so anyhow's `{:#}` would say each cause twice or more;
+/// a cause whose text is already on the line is left out.
+pub struct Chain<'a>(pub &'a anyhow::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut line = String::new();
+        for cause in self.0.chain() {
+            let text = cause.to_string();
+            if line.contains(&text) {
+                continue;
+            }
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+        f.write_str(&line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("migration: {0}")]
+    struct Outer(#[from] std::io::Error);
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::other("table users already exists");
+        let err = anyhow::Error::new(Outer::from(io)).context("cannot open database x.db");
+        assert_eq!(
+            Chain(&err).to_string(),
+            "cannot open database x.db: migration: table users already exists"
+        );
+        let plain = anyhow::anyhow!("disk full").context("cannot write");
+        assert_eq!(Chain(&plain).to_string(), "cannot write: disk full");
+    }
+}

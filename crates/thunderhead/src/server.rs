@@ -59,7 +59,7 @@ pub fn app_state(
 pub enum StartError {
     #[error("{0}")]
     Settings(String),
-    #[error("{0:#}")]
+    #[error("{}", crate::error::Chain(.0))]
     Runtime(anyhow::Error),
 }
 

@@ -91,7 +91,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         match self {
             ApiError::Internal(err) => {
-                tracing::error!(error = %format!("{err:#}"), "request failed")
+                tracing::error!(error = %crate::error::Chain(&err), "request failed")
             }
             ApiError::InvalidToken => {
                 // RFC 7235: a 401 names the scheme the client should use.

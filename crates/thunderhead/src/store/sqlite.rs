@@ -19,6 +19,19 @@ pub struct SqliteStore {
     write_queue: tokio::sync::Mutex<()>,
 }
 
+/// sqlx's SQLite migrator takes no lock, so two processes opening a brand-new file at once (a
+/// server and `thunderhead migrate`, say) would both apply migration 1 and one would fail. One
+/// `BEGIN IMMEDIATE` around the whole run makes the second wait for the first, within the busy
+/// timeout, and then find nothing left to do.
+async fn migrate(pool: &sqlx::SqlitePool) -> StoreResult<()> {
+    use sqlx::Connection as _;
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::migrate!("./migrations/sqlite").run(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 impl SqliteStore {
     pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -35,7 +48,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        migrate(&pool).await?;
         let lookups = Lookups::open(&options, settings.max_connections.clamp(1, 4));
         Ok(Self {
             pool,

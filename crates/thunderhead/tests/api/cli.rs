@@ -24,6 +24,14 @@ impl Env {
         })
     }
 
+    /// Like `new`, but nothing has created the schema yet.
+    pub async fn unmigrated() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self {
+            dir: tempfile::tempdir()?,
+            db: TestDb::empty().await?,
+        })
+    }
+
     fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.current_dir(self.dir.path())
@@ -230,6 +238,37 @@ async fn bad_settings_are_one_line_errors_with_exit_2() -> TestResult {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    Ok(())
+}
+
+/// A brand-new database opened by several processes at once (servers starting together, or a
+/// server and `thunderhead migrate`): each applies the schema or waits for the one that does;
+/// none fails.
+#[tokio::test]
+async fn processes_creating_the_schema_together_all_succeed() -> TestResult {
+    for _round in 0..3 {
+        let env = Env::unmigrated().await?;
+        let children = (0..6)
+            .map(|_| {
+                env.command()
+                    .arg("migrate")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for child in children {
+            let out = child.wait_with_output()?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{err}");
+            assert!(err.contains("up to date"), "{err}");
+        }
+        let (code, out, err) = env.run(
+            &["user", "create", "--username", "first", "--email", "f@x.io"],
+            "a fine password\n",
+        )?;
+        assert_eq!(code, 0, "{out}{err}");
     }
     Ok(())
 }

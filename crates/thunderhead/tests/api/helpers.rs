@@ -45,38 +45,41 @@ pub fn postgres_url() -> Option<String> {
 }
 
 impl TestDb {
-    /// Opens a new, empty store on the backend the environment selects.
-    pub async fn open(
-        pool: &PoolSettings,
-    ) -> Result<(Self, Arc<dyn Store>), Box<dyn std::error::Error + Send + Sync>> {
+    /// A new database with no schema yet, on the backend the environment selects.
+    pub async fn empty() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         match postgres_url() {
             Some(url) => {
                 let schema = format!("th_test_{}", rand::random::<u64>());
-                let admin = PgConnectOptions::from_str(&url)?;
-                let mut conn = sqlx::ConnectOptions::connect(&admin).await?;
+                let mut conn =
+                    sqlx::ConnectOptions::connect(&PgConnectOptions::from_str(&url)?).await?;
                 sqlx::query(&format!("CREATE SCHEMA {schema}"))
                     .execute(&mut conn)
                     .await?;
-                // Named after the schema, so clean-up can end connections a test left behind.
-                let options = admin
-                    .options([("search_path", schema.as_str())])
-                    .application_name(&schema);
-                let store = PostgresStore::connect_with(options, pool).await?;
-                Ok((
-                    Self::Postgres {
-                        admin_url: url,
-                        schema,
-                    },
-                    Arc::new(store),
-                ))
+                Ok(Self::Postgres {
+                    admin_url: url,
+                    schema,
+                })
             }
-            None => {
-                let dir = tempfile::tempdir()?;
-                let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                let store = SqliteStore::connect(&url, pool).await?;
-                Ok((Self::Sqlite(dir), Arc::new(store)))
-            }
+            None => Ok(Self::Sqlite(tempfile::tempdir()?)),
         }
+    }
+
+    /// Opens a new store, migrated and empty, on the backend the environment selects.
+    pub async fn open(
+        pool: &PoolSettings,
+    ) -> Result<(Self, Arc<dyn Store>), Box<dyn std::error::Error + Send + Sync>> {
+        let db = Self::empty().await?;
+        let store: Arc<dyn Store> = match &db {
+            Self::Postgres { admin_url, schema } => {
+                // Named after the schema, so clean-up can end connections a test left behind.
+                let options = PgConnectOptions::from_str(admin_url)?
+                    .options([("search_path", schema.as_str())])
+                    .application_name(schema);
+                Arc::new(PostgresStore::connect_with(options, pool).await?)
+            }
+            Self::Sqlite(_) => Arc::new(SqliteStore::connect(&db.url(), pool).await?),
+        };
+        Ok((db, store))
     }
 
     pub fn is_postgres(&self) -> bool {
