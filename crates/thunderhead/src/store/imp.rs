@@ -5,21 +5,6 @@
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// The authentication lookup, through the pool.
-            async fn authenticate_pooled(
-                &self,
-                user: $crate::domain::UserId,
-                id: $crate::domain::SessionId,
-                now_s: i64,
-            ) -> $crate::store::StoreResult<Option<$crate::domain::AuthRecord>> {
-                Ok(sqlx::query_as($crate::store::sql::AUTHENTICATE)
-                    .bind(user.0)
-                    .bind(id.0)
-                    .bind(now_s)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
             /// One page of live sessions and their count, through the pool: one round trip
             /// when the page has rows, which carry the total.
             async fn list_rows_pooled(

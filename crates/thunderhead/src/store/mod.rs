@@ -1,6 +1,7 @@
 //! Storage behind one trait. Both backends run the SQL in `sql.rs` through the one method set
 //! in `imp.rs`; only connection set-up and migrations differ per backend.
 
+mod auth_batch;
 mod imp;
 mod postgres;
 mod sql;
@@ -25,6 +26,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// One failed query answering several waiting lookups (PostgreSQL's batched
+    /// authentication).
+    #[error("database: {0}")]
+    Shared(Arc<sqlx::Error>),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

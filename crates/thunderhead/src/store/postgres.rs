@@ -6,10 +6,12 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use super::auth_batch::AuthBatcher;
 use super::{imp::impl_store, PoolSettings, StoreResult};
 
 pub struct PostgresStore {
     pool: PgPool,
+    auth: AuthBatcher,
 }
 
 impl PostgresStore {
@@ -31,17 +33,18 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let auth = AuthBatcher::start(pool.clone(), settings.acquire_timeout);
+        Ok(Self { pool, auth })
     }
 
-    /// The lookup every authenticated request makes.
+    /// The lookup every authenticated request makes, batched with those arriving beside it.
     async fn authenticate_row(
         &self,
         user: crate::domain::UserId,
         id: crate::domain::SessionId,
         now_s: i64,
     ) -> StoreResult<Option<crate::domain::AuthRecord>> {
-        self.authenticate_pooled(user, id, now_s).await
+        self.auth.authenticate(user, id, now_s).await
     }
 
     async fn list_rows(

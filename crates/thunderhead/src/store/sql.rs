@@ -112,6 +112,17 @@ pub const AUTHENTICATE: &str = concat!(
     valid!("s", "u")
 );
 
+/// PostgreSQL only: `AUTHENTICATE` for many lookups at once. `n` is each lookup's position in
+/// the arrays; a lookup with no row has no live session.
+pub const AUTHENTICATE_MANY: &str = concat!(
+    "SELECT k.n, s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at \
+     FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) WITH ORDINALITY AS k(user_id, iat, now_s, n) \
+     JOIN sessions s ON s.user_id = k.user_id AND s.iat = k.iat AND s.exp > k.now_s \
+     JOIN users u ON u.id = s.user_id \
+     WHERE ",
+    valid!("s", "u")
+);
+
 pub const SESSION: &str = concat!(
     "SELECT s.user_id, s.iat, s.exp, s.name FROM sessions s JOIN users u ON u.id = s.user_id \
      WHERE s.user_id = $1 AND s.iat = $2 AND s.exp > $3 AND ",

@@ -87,7 +87,12 @@ impl SqliteStore {
         if let Some(found) = in_place {
             return Ok(found);
         }
-        self.authenticate_pooled(user, id, now_s).await
+        Ok(sqlx::query_as(super::sql::AUTHENTICATE)
+            .bind(user.0)
+            .bind(id.0)
+            .bind(now_s)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 }
 

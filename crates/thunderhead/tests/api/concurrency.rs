@@ -142,3 +142,56 @@ async fn a_burst_of_logins_does_not_stall_other_requests() -> TestResult {
     );
     Ok(())
 }
+
+/// Many authenticated requests at once, for different users and sessions, some of them
+/// revoked or banned: each gets its own answer (on PostgreSQL they share lookup queries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_each_get_their_own_answer() -> TestResult {
+    let app = TestApp::spawn().await;
+    let staff = app.user_with_token("boss", true).await.1;
+    let mut cases = Vec::new(); // (token, username, iat, the status its requests must get)
+    for name in ["ann", "ben", "cat", "dan"] {
+        app.create_user(name, false).await;
+        for _ in 0..3 {
+            let token = app.login(name).await;
+            cases.push((token.clone(), name, iat_of(&token), 200));
+        }
+    }
+    // Ben's middle session is revoked; Dan is banned.
+    let ben_revoked = cases[4].2;
+    let resp = app
+        .delete(
+            &format!("/api/user/session/{ben_revoked}"),
+            &cases[3].0,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status, 200);
+    cases[4].3 = 401;
+    let dan = app.get("/api/user", &cases[9].0).await.body["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let resp = app
+        .patch(&format!("/api/user/{dan}/ban"), &staff, json!({}))
+        .await;
+    assert_eq!(resp.status, 200);
+    for case in &mut cases[9..] {
+        case.3 = 403;
+    }
+    let requests = (0..240).map(|i| {
+        let (token, name, iat, status) = cases[i % cases.len()].clone();
+        let app = &app;
+        async move {
+            let resp = app.get("/api/user/session", &token).await;
+            assert_eq!(resp.status, status, "{name}'s session {iat}: {}", resp.body);
+            if status == 200 {
+                assert_eq!(resp.body["iat"], iat, "{name} got someone else's session");
+                let me = app.get("/api/user", &token).await;
+                assert_eq!(me.body["username"], name);
+            }
+        }
+    });
+    join_all(requests).await;
+    Ok(())
+}
