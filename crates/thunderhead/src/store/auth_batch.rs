@@ -7,11 +7,16 @@
 //! all of them. A lookup never joins a query that was already sent, so each query's snapshot
 //! is taken after every request in it arrived; and a lookup that finds no query in flight goes
 //! at once, so under light load nothing waits.
+//!
+//! The queries go over one connection of the batcher's own rather than through the pool: a
+//! pooled connection is pinged (a round trip) every time it is handed back, and a ping into a
+//! connection gone silent would hold its pool slot until TCP gave up.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::Connection as _;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{sql, StoreError, StoreResult};
@@ -37,13 +42,18 @@ pub struct AuthBatcher {
 }
 
 impl AuthBatcher {
-    /// Starts the task that sends the queries; it ends when the batcher is dropped. A query
-    /// not answered within `deadline` is abandoned and its connection closed, so one
-    /// connection that stops answering (a firewall that forgot it, say) cannot stall every
-    /// authenticated request behind it.
-    pub fn start(pool: PgPool, deadline: Duration) -> Self {
+    /// Starts the task that sends the queries; it ends when the batcher is dropped. Connecting
+    /// and answering each get `deadline`; a connection that misses it, or fails in any way, is
+    /// dropped and a new one made for the next query, so one connection that stops answering
+    /// (a firewall that forgot it, say) cannot stall every authenticated request behind it.
+    pub fn start(options: PgConnectOptions, deadline: Duration) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, deadline, waiting));
+        let link = Link {
+            options,
+            deadline,
+            conn: None,
+        };
+        tokio::spawn(run(link, waiting));
         Self { queue }
     }
 
@@ -71,7 +81,9 @@ impl AuthBatcher {
 
 /// One query in flight at a time: on two cores, a second one measured slower (fewer lookups
 /// per query, more context switches), and the batch grows with the load anyway.
-async fn run(pool: PgPool, deadline: Duration, mut waiting: mpsc::Receiver<Lookup>) {
+/// One query in flight at a time: on two cores a second one measured slower (fewer lookups per
+/// query, more context switches), and the batch grows with the load anyway.
+async fn run(mut link: Link, mut waiting: mpsc::Receiver<Lookup>) {
     while let Some(first) = waiting.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -80,11 +92,11 @@ async fn run(pool: PgPool, deadline: Duration, mut waiting: mpsc::Receiver<Looku
                 Err(_) => break,
             }
         }
-        answer(&pool, deadline, batch).await;
+        answer(&mut link, batch).await;
     }
 }
 
-async fn answer(pool: &PgPool, deadline: Duration, batch: Vec<Lookup>) {
+async fn answer(link: &mut Link, batch: Vec<Lookup>) {
     let mut users = Vec::with_capacity(batch.len());
     let mut ids = Vec::with_capacity(batch.len());
     let mut nows = Vec::with_capacity(batch.len());
@@ -93,7 +105,7 @@ async fn answer(pool: &PgPool, deadline: Duration, batch: Vec<Lookup>) {
         ids.push(lookup.id.0);
         nows.push(lookup.now_s);
     }
-    let rows = query(pool, deadline, &users, &ids, &nows).await;
+    let rows = link.query(&users, &ids, &nows).await;
     let mut answers: Vec<Option<AuthRecord>> = vec![None; batch.len()];
     match rows {
         Ok(rows) => {
@@ -130,28 +142,49 @@ async fn answer(pool: &PgPool, deadline: Duration, batch: Vec<Lookup>) {
 
 type Row = (i64, i64, i64, i64, String, bool, Option<i64>);
 
-async fn query(
-    pool: &PgPool,
+/// The batcher's connection, made when needed.
+struct Link {
+    options: PgConnectOptions,
     deadline: Duration,
-    users: &[i64],
-    ids: &[i64],
-    nows: &[i64],
-) -> Result<Vec<Row>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let rows = sqlx::query_as(sql::AUTHENTICATE_MANY)
-        .bind(users)
-        .bind(ids)
-        .bind(nows)
-        .fetch_all(&mut *conn);
-    match tokio::time::timeout(deadline, rows).await {
-        Ok(rows) => rows,
-        Err(_) => {
-            // Returned to the pool, it would be pinged, and the ping would hang as well.
-            conn.close_on_drop();
-            Err(sqlx::Error::Io(std::io::Error::new(
+    conn: Option<PgConnection>,
+}
+
+impl Link {
+    async fn query(
+        &mut self,
+        users: &[i64],
+        ids: &[i64],
+        nows: &[i64],
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        let attempt = async {
+            let conn = match &mut self.conn {
+                Some(conn) => conn,
+                None => self
+                    .conn
+                    .insert(PgConnection::connect_with(&self.options).await?),
+            };
+            sqlx::query_as(sql::AUTHENTICATE_MANY)
+                .bind(users)
+                .bind(ids)
+                .bind(nows)
+                .fetch_all(conn)
+                .await
+        };
+        let outcome = match tokio::time::timeout(self.deadline, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!("no answer to the authentication lookup within {deadline:?}"),
-            )))
+                format!(
+                    "no answer to the authentication lookup within {:?}",
+                    self.deadline
+                ),
+            ))),
+        };
+        if outcome.is_err() {
+            // Whatever went wrong, the next query starts on a fresh connection; dropping this
+            // one just closes its socket.
+            self.conn = None;
         }
+        outcome
     }
 }

@@ -5,10 +5,10 @@
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// One page of live sessions and their count, through the pool: one round trip
+            /// One page of live sessions and their count, through `pool`: one round trip
             /// when the page has rows, which carry the total.
             async fn list_rows_pooled(
-                &self,
+                pool: &sqlx::Pool<$db>,
                 user: $crate::domain::UserId,
                 now_s: i64,
                 page: $crate::domain::Page,
@@ -20,14 +20,14 @@ macro_rules! impl_store {
                         .bind(now_s)
                         .bind(i64::from(page.limit))
                         .bind(page.offset as i64)
-                        .fetch_all(&self.pool)
+                        .fetch_all(pool)
                         .await?;
                 let count = match rows.first() {
                     Some(row) => row.4,
                     None => sqlx::query_scalar($crate::store::sql::COUNT_SESSIONS)
                         .bind(user.0)
                         .bind(now_s)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(pool)
                         .await?
                         .unwrap_or(0),
                 };

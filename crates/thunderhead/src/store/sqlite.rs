@@ -135,7 +135,7 @@ impl SqliteStore {
         });
         match in_place {
             Some(listing) => Ok(listing),
-            None => self.list_rows_pooled(user, now_s, page).await,
+            None => Self::list_rows_pooled(&self.pool, user, now_s, page).await,
         }
     }
 }
