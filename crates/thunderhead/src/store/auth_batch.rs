@@ -18,7 +18,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection as _;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
+use super::postgres::IDLE_TIMEOUT;
 use super::{sql, StoreError, StoreResult};
 use crate::domain::{AuthRecord, SessionId, SessionRecord, UserId};
 
@@ -52,6 +54,7 @@ impl AuthBatcher {
             options,
             deadline,
             conn: None,
+            last_used: Instant::now(),
         };
         tokio::spawn(run(link, waiting));
         Self { queue }
@@ -147,6 +150,7 @@ struct Link {
     options: PgConnectOptions,
     deadline: Duration,
     conn: Option<PgConnection>,
+    last_used: Instant,
 }
 
 impl Link {
@@ -156,6 +160,11 @@ impl Link {
         ids: &[i64],
         nows: &[i64],
     ) -> Result<Vec<Row>, sqlx::Error> {
+        if self.last_used.elapsed() > IDLE_TIMEOUT {
+            // As the pools do: a connection idle this long may have been dropped silently.
+            self.conn = None;
+        }
+        self.last_used = Instant::now();
         let attempt = async {
             let conn = match &mut self.conn {
                 Some(conn) => conn,

@@ -79,10 +79,17 @@ fn split_connections(max_connections: u32) -> (u32, u32) {
     (general, lists)
 }
 
+/// How long a connection may sit unused before it is closed. NAT gateways and firewalls drop
+/// idle connections without a word (AWS's NAT gateway after 350 s); a query on such a
+/// connection hangs, and sqlx's ping when it is handed back holds its pool slot until TCP gives
+/// up, about 15 minutes. Closing connections idle for a minute keeps them from getting that old.
+pub(super) const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn pool_options(max_connections: u32, settings: &PoolSettings) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        .idle_timeout(IDLE_TIMEOUT)
         // A ping before every query is a round trip per request; a broken connection fails its
         // query instead (answered 500) and is replaced.
         .test_before_acquire(false)
