@@ -45,8 +45,8 @@ pub struct AuthBatcher {
 
 impl AuthBatcher {
     /// Starts the task that sends the queries; it ends when the batcher is dropped. Connecting
-    /// and answering each get `deadline`; a connection that misses it, or fails in any way, is
-    /// dropped and a new one made for the next query, so one connection that stops answering
+    /// (when needed) and answering get `deadline` together; a connection that misses it, or
+    /// fails in any way, is dropped and a new one made for the next query, so one connection that stops answering
     /// (a firewall that forgot it, say) cannot stall every authenticated request behind it.
     pub fn start(options: PgConnectOptions, deadline: Duration) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
