@@ -226,6 +226,24 @@ async function signOut() {
 }
 
 /**
+ * Do `work` (which returns what to say), then `redraw`, and only then say how it went: the notice
+ * must never describe a view that has not caught up yet. `redraw` answers false when it could not
+ * draw (the page went back to sign-in), and then nothing is said over the sign-in notice.
+ */
+async function act(work, redraw) {
+  let message;
+  let kind;
+  try {
+    message = await work();
+    kind = 'ok';
+  } catch (error) {
+    if (error.status === 401) return; // api() has already gone back to sign-in
+    message = explain(error);
+  }
+  if (await redraw()) say(message, kind);
+}
+
+/**
  * A table of sessions with paging and ending one, several or all. `own` lists the caller's
  * sessions; otherwise `user` is the account staff are looking at.
  */
@@ -240,20 +258,6 @@ async function sessionsView(container, { own, user, offset }) {
   }
   if (list.items.length === 0 && offset > 0) return sessionsView(container, { own, user, offset: Math.max(0, offset - PAGE) });
   const refresh = (at = offset) => sessionsView(container, { own, user, offset: at });
-  // Do `work`, redraw the table, and only then say how it went: the notice must never describe
-  // a table that has not caught up yet.
-  const act = async (work, at = offset) => {
-    let message;
-    let kind;
-    try {
-      message = await work();
-      kind = 'ok';
-    } catch (error) {
-      if (error.status === 401) return; // api() has already gone back to sign-in
-      message = explain(error);
-    }
-    if (await refresh(at)) say(message, kind);
-  };
   const selected = new Set();
   const endSelected = h('button', { type: 'button', class: 'danger', id: 'end-selected', disabled: true, text: 'End selected' });
   const rows = list.items.map((s) => {
@@ -268,7 +272,7 @@ async function sessionsView(container, { own, user, offset }) {
       await act(async () => {
         await api('DELETE', `${base}/session/${s.iat}`);
         return `Ended "${s.name}".`;
-      });
+      }, refresh);
     } });
     return h('tr', { 'data-iat': s.iat },
       h('td', {}, box),
@@ -282,7 +286,7 @@ async function sessionsView(container, { own, user, offset }) {
     await act(async () => {
       const result = await api('DELETE', `${base}/sessions`, { sessions: [...selected] });
       return `Ended ${result.count} session${result.count === 1 ? '' : 's'}.`;
-    });
+    }, refresh);
   });
   const endAll = own
     ? h('button', { type: 'button', class: 'danger', id: 'end-others', text: 'Sign out everywhere else', onclick: async () => {
@@ -290,14 +294,14 @@ async function sessionsView(container, { own, user, offset }) {
       await act(async () => {
         const result = await api('DELETE', '/user/sessions/all?allButSelf=true');
         return `Signed out ${result.count} other session${result.count === 1 ? '' : 's'}.`;
-      }, 0);
+      }, () => refresh(0));
     } })
     : h('button', { type: 'button', class: 'danger', id: 'end-all', text: 'End all sessions', onclick: async () => {
       if (!confirm(`End all of ${user.username}'s sessions? Every device of theirs will be signed out.`)) return;
       await act(async () => {
         const result = await api('DELETE', `${base}/sessions/all`);
         return `Ended ${result.count} session${result.count === 1 ? '' : 's'} of ${user.username}.`;
-      }, 0);
+      }, () => refresh(0));
     } });
   const last = Math.min(offset + list.items.length, list.count);
   const pager = list.count > PAGE
@@ -368,18 +372,10 @@ async function openUser(detail, id, formError) {
   const ban = h('button', { type: 'button', class: 'danger', id: 'toggle-ban', text: user.bannedAt ? 'Unban' : 'Ban', onclick: async () => {
     const verb = user.bannedAt ? 'Unban' : 'Ban';
     if (!confirm(`${verb} ${user.username}?${user.bannedAt ? '' : ' They will be shut out at once, on every device.'}`)) return;
-    let message;
-    let kind;
-    try {
+    await act(async () => {
       await api('PATCH', `/user/${user.id}/ban`, {});
-      message = `${user.username} is ${user.bannedAt ? 'no longer banned' : 'banned'}.`;
-      kind = 'ok';
-    } catch (error) {
-      if (error.status === 401) return;
-      message = explain(error);
-    }
-    // As with sessions: redraw first, then say how it went.
-    if (await openUser(detail, user.id, formError)) say(message, kind);
+      return `${user.username} is ${user.bannedAt ? 'no longer banned' : 'banned'}.`;
+    }, () => openUser(detail, user.id, formError));
   } });
   detail.replaceChildren(h('section', { class: 'card', id: 'user-card' },
     h('h2', {}, `${user.username} (ID ${user.id})`, user.bannedAt ? h('span', { class: 'tag banned', text: 'banned' }) : null),

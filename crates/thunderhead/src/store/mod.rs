@@ -1,5 +1,7 @@
 //! Storage behind one trait. Both backends run the SQL in `sql.rs` through the one method set
-//! in `imp.rs`; only connection set-up and migrations differ per backend.
+//! in `imp.rs`. What differs per backend is connection set-up, migrations, and how the two hot
+//! reads run: SQLite reads in place on read-only connections, PostgreSQL batches the
+//! authentication lookups (`auth_batch.rs`) and gives lists connections of their own.
 
 mod auth_batch;
 mod imp;
