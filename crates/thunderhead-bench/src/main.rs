@@ -300,7 +300,7 @@ async fn login(addr: SocketAddr, username: &str) -> anyhow::Result<String> {
 }
 
 async fn hash_cost_ms(cost: HashCost) -> anyhow::Result<f64> {
-    let hasher = PasswordHasher::new(cost, 1)?;
+    let hasher = PasswordHasher::new(cost, 1, 1)?;
     let rounds = 10;
     let started = Instant::now();
     for _ in 0..rounds {

@@ -103,8 +103,16 @@ impl Db {
 
 /// Creates the schema and the accounts the scenarios use.
 pub async fn accounts(url: &str, cost: HashCost) -> anyhow::Result<Vec<UserId>> {
-    let store = store::connect(url, &PoolSettings::default()).await?;
-    let accounts = Accounts::new(store, Arc::new(SystemClock), PasswordHasher::new(cost, 1)?);
+    let store = store::connect(
+        &thunderhead::store::DatabaseUrl::new(url),
+        &PoolSettings::default(),
+    )
+    .await?;
+    let accounts = Accounts::new(
+        store,
+        Arc::new(SystemClock),
+        PasswordHasher::new(cost, 1, 1)?,
+    );
     let mut ids = Vec::new();
     for (name, staff) in [
         ("staff", true),

@@ -33,6 +33,13 @@ pub enum ApiError {
     BodyTooLarge,
     #[error("rate limited")]
     RateLimited(Decision),
+    /// Every hashing thread is busy and the queue is full: answered like a rate limit (429
+    /// with Retry-After), because that is what the client should do about it.
+    #[error("overloaded: password checks are queued to the limit")]
+    Overloaded,
+    /// The request's body was still arriving when the request timeout ran out.
+    #[error("request body too slow")]
+    RequestTimeout,
     /// Anything the caller cannot fix. The detail is logged, never sent.
     #[error("internal error: {}", Chain(.0))]
     Internal(anyhow::Error),
@@ -49,6 +56,24 @@ impl From<crate::store::StoreError> for ApiError {
         match err {
             crate::store::StoreError::Conflict => Self::UserExists,
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::ratelimit::Refused> for ApiError {
+    fn from(refused: crate::ratelimit::Refused) -> Self {
+        match refused {
+            crate::ratelimit::Refused::Limited(decision) => Self::RateLimited(decision),
+            crate::ratelimit::Refused::Failed(err) => Self::Internal(err),
+        }
+    }
+}
+
+impl From<crate::domain::password::HashError> for ApiError {
+    fn from(err: crate::domain::password::HashError) -> Self {
+        match err {
+            crate::domain::password::HashError::Overloaded => Self::Overloaded,
+            crate::domain::password::HashError::Failed(err) => Self::Internal(err),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::domain::token::{KeyOrigin, TokenKeys};
 use crate::http::{self, AppState, Directory, HttpSettings};
 use crate::ratelimit::{CounterStore, MemoryCounters, RateLimiter, StoreCounters};
 use crate::service::{Accounts, App, Lifetimes};
-use crate::store::{self, redact_url, Backend, Store};
+use crate::store::{self, Backend, Store};
 
 /// Builds the shared state from settings and already opened resources. `shared_counters`
 /// hold the limits that must span instances (see `ratelimit`).
@@ -24,7 +24,7 @@ pub fn app_state(
     shared_counters: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
-    let hasher = PasswordHasher::new(config.hash_cost, config.hash_threads)?;
+    let hasher = PasswordHasher::new(config.hash_cost, config.hash_threads, config.hash_queue)?;
     let local_counters = Arc::new(MemoryCounters::default());
     let app = App {
         accounts: Accounts::new(store.clone(), clock.clone(), hasher),
@@ -50,6 +50,7 @@ pub fn app_state(
                 domain: config.domain.clone(),
                 subdomain: config.subdomain.clone(),
             },
+            connections: config.connections.clone(),
         }),
     })
 }
@@ -64,31 +65,33 @@ pub enum StartError {
 }
 
 /// `thunderhead serve`: runs until SIGINT or SIGTERM, then lets in-flight requests finish.
-pub async fn run(config: Config) -> Result<(), StartError> {
+pub async fn run(mut config: Config) -> Result<(), StartError> {
     let (tokens, origin) = TokenKeys::load_or_create(&config.key_file)
         .map_err(|e| StartError::Settings(e.to_string()))?;
     if origin == KeyOrigin::Created {
         tracing::info!(path = %config.key_file.display(), "created a new ES256 signing key (mode 0600); keep it: tokens signed with it die with it");
     }
+    warn_if_key_is_exposed(&config.key_file);
     let store = store::connect(&config.database_url, &config.pool)
         .await
         .map_err(|e| {
-            StartError::Runtime(e.context(format!(
-                "cannot open database {}",
-                redact_url(&config.database_url)
-            )))
+            StartError::Runtime(e.context(format!("cannot open database {}", config.database_url)))
         })?;
+    check_signing_key(store.as_ref(), &tokens, &config).await?;
+    config.connections.max_connections =
+        fit_connections_to_descriptors(config.connections.max_connections);
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         StartError::Runtime(
             anyhow::Error::new(e).context(format!("cannot listen on {}", config.listen)),
         )
     })?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let shared_counters: Arc<dyn CounterStore> = match Backend::from_url(&config.database_url) {
-        // Several instances may share a PostgreSQL database; their limits must add up.
-        Ok(Backend::Postgres) => Arc::new(StoreCounters(store.clone())),
-        _ => Arc::new(MemoryCounters::default()),
-    };
+    let shared_counters: Arc<dyn CounterStore> =
+        match Backend::from_url(config.database_url.expose()) {
+            // Several instances may share a PostgreSQL database; their limits must add up.
+            Ok(Backend::Postgres) => Arc::new(StoreCounters(store.clone())),
+            _ => Arc::new(MemoryCounters::default()),
+        };
     let state =
         app_state(&config, store, tokens, shared_counters, clock).map_err(StartError::Runtime)?;
     spawn_pruner(
@@ -100,12 +103,114 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let address = listener
         .local_addr()
         .map_err(|e| StartError::Runtime(e.into()))?;
-    tracing::info!(%address, database = %redact_url(&config.database_url), "thunderhead listening");
+    tracing::info!(%address, database = %config.database_url, "thunderhead listening");
     http::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| StartError::Runtime(e.into()))?;
     tracing::info!("thunderhead stopped");
     Ok(())
+}
+
+/// The setting under which the database remembers which key its tokens are signed with.
+const SIGNING_KEY_SETTING: &str = "signing_key_fingerprint";
+
+/// Refuses to start with a key other than the one this database was first used with: its
+/// tokens would all be refused here while valid on the other instances, and the ones this
+/// instance signed refused there. Nothing but the public key's fingerprint is stored.
+async fn check_signing_key(
+    store: &dyn Store,
+    tokens: &TokenKeys,
+    config: &Config,
+) -> Result<(), StartError> {
+    let ours = tokens.fingerprint();
+    let recorded = store
+        .claim_setting(SIGNING_KEY_SETTING, &ours)
+        .await
+        .map_err(|e| StartError::Runtime(anyhow::Error::new(e).context("cannot read settings")))?;
+    if recorded != ours {
+        return Err(StartError::Settings(format!(
+            "signing key {} (public key fingerprint {}) is not the key database {} was used with \
+             (fingerprint {}); give every instance the same key file",
+            config.key_file.display(),
+            &ours[..16],
+            config.database_url,
+            &recorded[..recorded.len().min(16)],
+        )));
+    }
+    Ok(())
+}
+
+/// A private key readable by anyone but its owner is as good as published.
+fn warn_if_key_is_exposed(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the signing key is readable by group or others; chmod 600 it");
+            }
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit (a default of 1024 is soon spent
+/// by held connections), then keeps the connection cap below what is left of it, so
+/// database connections and files can always still be opened.
+fn fit_connections_to_descriptors(max_connections: usize) -> usize {
+    // Descriptors kept back for the database pools, the key, logs and the listener.
+    const RESERVED: usize = 256;
+    let Some(limit) = raise_descriptor_limit() else {
+        return max_connections;
+    };
+    let room = limit.saturating_sub(RESERVED).max(1);
+    if max_connections > room {
+        tracing::warn!(
+            max_connections,
+            descriptors = limit,
+            using = room,
+            "the connection cap does not fit the open-files limit; lowered it (raise `ulimit -Hn` to allow more)"
+        );
+        return room;
+    }
+    max_connections
+}
+
+/// The soft open-files limit after raising it as far as the hard limit allows.
+pub fn raise_descriptor_limit() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        let mut limits = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write the struct passed by pointer,
+        // which lives on this stack frame for the duration of each call.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limits) != 0 {
+                return None;
+            }
+            if limits.rlim_cur < limits.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: limits.rlim_max,
+                    rlim_max: limits.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    tracing::debug!(
+                        from = limits.rlim_cur,
+                        to = raised.rlim_cur,
+                        "raised the open-files limit"
+                    );
+                    limits = raised;
+                }
+            }
+        }
+        Some(usize::try_from(limits.rlim_cur).unwrap_or(usize::MAX))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// Housekeeping, every `interval` or as soon as `wake` is notified: deletes expired sessions

@@ -32,6 +32,9 @@ pub enum Command {
     Serve,
     /// Create or update the database schema, then exit.
     Migrate,
+    /// Print the settings the other commands would run with, as a TOML file (the database
+    /// password redacted), then exit.
+    Config,
     /// Manage accounts directly in the database; works while a server is running.
     #[command(subcommand)]
     User(UserCommand),
@@ -79,10 +82,20 @@ where
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    warn_about_unknown_variables();
     let config = match Config::resolve(&cli.settings) {
         Ok(config) => config,
         Err(message) => return fail(&StartError::Settings(message)),
     };
+    if matches!(cli.command, Some(Command::Config)) {
+        return match toml::to_string(&config.to_file()) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(&StartError::Runtime(err.into())),
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => return fail(&StartError::Runtime(err.into())),
@@ -94,12 +107,28 @@ where
                 .await
                 .map(|_| tracing::info!("database schema is up to date"))
                 .map_err(StartError::Runtime),
+            Command::Config => Ok(()),
             Command::User(command) => user::run(config, command).await,
         }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err),
+    }
+}
+
+/// A `THUNDERHEAD_*` variable no setting reads is most likely a typo that would otherwise do
+/// nothing without a word.
+fn warn_about_unknown_variables() {
+    let command = <Cli as clap::CommandFactory>::command();
+    let known: Vec<String> = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect();
+    let present = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    for name in crate::config::unknown_variables(present, &known) {
+        tracing::warn!(variable = %name, "unknown THUNDERHEAD_ variable ignored; see `thunderhead --help`");
     }
 }
 

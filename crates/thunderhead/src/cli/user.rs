@@ -10,7 +10,7 @@ use crate::domain::password::PasswordHasher;
 use crate::error::ApiError;
 use crate::server::StartError;
 use crate::service::{AccountEdit, Accounts, NewAccount};
-use crate::store::{self, redact_url, BanChange};
+use crate::store::{self, BanChange};
 
 use super::UserCommand;
 
@@ -18,12 +18,9 @@ pub async fn run(config: Config, command: UserCommand) -> Result<(), StartError>
     let store = store::connect(&config.database_url, &config.pool)
         .await
         .map_err(|e| {
-            StartError::Runtime(e.context(format!(
-                "cannot open database {}",
-                redact_url(&config.database_url)
-            )))
+            StartError::Runtime(e.context(format!("cannot open database {}", config.database_url)))
         })?;
-    let hasher = PasswordHasher::new(config.hash_cost, 1).map_err(StartError::Runtime)?;
+    let hasher = PasswordHasher::new(config.hash_cost, 1, 1).map_err(StartError::Runtime)?;
     let accounts = Accounts::new(store, Arc::new(SystemClock), hasher);
     match command {
         UserCommand::Create {

@@ -2,8 +2,14 @@
 //! queues here instead of stalling the async workers, and memory stays at
 //! `threads × memory_kib` however many logins arrive; allocating the 19 MiB afresh per hash
 //! on the blocking pool left hundreds of MiB resident.
+//!
+//! The queue is bounded: a flood of logins is refused at once (`HashError::Overloaded`,
+//! answered 429) rather than queued for longer than any client waits. A job whose caller has
+//! gone (timed out, disconnected) is skipped when its turn comes, so abandoned work costs
+//! nothing.
 
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
@@ -45,33 +51,58 @@ pub fn default_hash_threads() -> usize {
 
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
+/// Why a hash was not computed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every thread is busy and the queue is full.
+    #[error("every hashing thread is busy and the queue is full")]
+    Overloaded,
+    #[error("{}", crate::error::Chain(.0))]
+    Failed(#[from] anyhow::Error),
+}
+
+/// What checking a password found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub matches: bool,
+    /// The stored hash was made with other parameters (or another algorithm) than the
+    /// configured ones: hash the password anew while it is at hand.
+    pub outdated: bool,
+}
+
+/// Counts, for the logs now and for metrics later.
+#[derive(Debug, Default)]
+pub struct HashStats {
+    pub computed: AtomicU64,
+    /// Jobs skipped because nobody waited for them any more.
+    pub abandoned: AtomicU64,
+    /// Jobs refused because the queue was full.
+    pub refused: AtomicU64,
+}
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    jobs: mpsc::Sender<Job>,
+    jobs: flume::Sender<Job>,
+    stats: Arc<HashStats>,
 }
 
 impl PasswordHasher {
-    pub fn new(cost: HashCost, threads: usize) -> anyhow::Result<Self> {
+    /// `threads` hash at once; up to `queue` more wait for them.
+    pub fn new(cost: HashCost, threads: usize, queue: usize) -> anyhow::Result<Self> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let (jobs, waiting) = flume::bounded::<Job>(queue.max(1));
         let resident = params.block_count();
         for i in 0..threads.max(1) {
-            let queue = queue.clone();
+            let waiting = waiting.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
                     yield_to_requests();
                     let mut blocks: Vec<Block> = Vec::new();
-                    loop {
-                        // The lock is held only to take the next job; the sender closing ends the thread.
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(job) = job else { return };
+                    // The senders closing ends the thread.
+                    while let Ok(job) = waiting.recv() {
                         job(&mut blocks);
                         // An old hash with a larger cost must not keep its memory resident.
                         if blocks.len() > resident {
@@ -81,25 +112,53 @@ impl PasswordHasher {
                     }
                 })?;
         }
-        Ok(Self { params, jobs })
+        Ok(Self {
+            params,
+            jobs,
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn stats(&self) -> &HashStats {
+        &self.stats
+    }
+
+    /// Jobs waiting for a thread now.
+    pub fn queue_depth(&self) -> usize {
+        self.jobs.len()
     }
 
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
+    ) -> Result<T, HashError> {
         let (done, result) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move |blocks| {
-                let _ = done.send(work(blocks));
-            }))
-            .map_err(|_| anyhow::anyhow!("the hashing threads have stopped"))?;
-        result
+        let stats = self.stats.clone();
+        let job: Job = Box::new(move |blocks| {
+            if done.is_closed() {
+                stats.abandoned.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let outcome = work(blocks);
+            stats.computed.fetch_add(1, Ordering::Relaxed);
+            let _ = done.send(outcome);
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(flume::TrySendError::Full(_)) => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(HashError::Overloaded);
+            }
+            Err(flume::TrySendError::Disconnected(_)) => {
+                return Err(anyhow::anyhow!("the hashing threads have stopped").into());
+            }
+        }
+        Ok(result
             .await
-            .map_err(|_| anyhow::anyhow!("a hashing thread dropped its job"))?
+            .map_err(|_| anyhow::anyhow!("a hashing thread dropped its job"))??)
     }
 
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
         let params = self.params.clone();
         self.run(move |blocks| {
             let salt = SaltString::generate(&mut OsRng);
@@ -126,9 +185,11 @@ impl PasswordHasher {
         .await
     }
 
-    /// True when `password` matches. The stored hash carries its own algorithm and parameters,
-    /// so hashes made under an older cost still verify. The comparison is constant-time.
-    pub async fn verify(&self, password: String, hash: String) -> anyhow::Result<bool> {
+    /// Whether `password` matches. The stored hash carries its own algorithm and parameters,
+    /// so hashes made under an older cost still verify (and are reported outdated). The
+    /// comparison is constant-time.
+    pub async fn verify(&self, password: String, hash: String) -> Result<Verified, HashError> {
+        let current = self.params.clone();
         self.run(move |blocks| {
             let parsed = PasswordHash::new(&hash)
                 .map_err(|e| anyhow::anyhow!("stored hash is malformed: {e}"))?;
@@ -157,7 +218,16 @@ impl PasswordHasher {
                 blocks,
             )?;
             let computed = Output::new(&out).map_err(|e| anyhow::anyhow!("output: {e}"))?;
-            Ok(computed == expected)
+            let outdated = algorithm != Algorithm::Argon2id
+                || version != Version::V0x13
+                || params.m_cost() != current.m_cost()
+                || params.t_cost() != current.t_cost()
+                || params.p_cost() != current.p_cost();
+            Ok(Verified {
+                // `Output`'s equality is constant-time.
+                matches: computed == expected,
+                outdated,
+            })
         })
         .await
     }
@@ -216,19 +286,20 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_differ() -> anyhow::Result<()> {
-        let hasher = PasswordHasher::new(CHEAP, 2)?;
+        let hasher = PasswordHasher::new(CHEAP, 2, 8)?;
         let a = hasher.hash("hunter2".into()).await?;
         let b = hasher.hash("hunter2".into()).await?;
         assert_ne!(a, b, "salts must differ");
         assert!(a.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{a}");
-        assert!(hasher.verify("hunter2".into(), a.clone()).await?);
-        assert!(!hasher.verify("hunter3".into(), a).await?);
+        let good = hasher.verify("hunter2".into(), a.clone()).await?;
+        assert!(good.matches && !good.outdated);
+        assert!(!hasher.verify("hunter3".into(), a).await?.matches);
         Ok(())
     }
 
     #[tokio::test]
     async fn interoperates_with_the_argon2_crates_own_encoding() -> anyhow::Result<()> {
-        let hasher = PasswordHasher::new(CHEAP, 1)?;
+        let hasher = PasswordHasher::new(CHEAP, 1, 8)?;
         // A hash made elsewhere, with other parameters, still verifies...
         let params = Params::new(128, 2, 1, None).map_err(|e| anyhow::anyhow!("{e}"))?;
         let salt = SaltString::generate(&mut OsRng);
@@ -236,8 +307,12 @@ mod tests {
             .hash_password(b"pw", &salt)
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .to_string();
-        assert!(hasher.verify("pw".into(), foreign.clone()).await?);
-        assert!(!hasher.verify("px".into(), foreign).await?);
+        let found = hasher.verify("pw".into(), foreign.clone()).await?;
+        assert!(
+            found.matches && found.outdated,
+            "other parameters: outdated"
+        );
+        assert!(!hasher.verify("px".into(), foreign).await?.matches);
         // ...and ours verifies with the crate's own verifier.
         let ours = hasher.hash("pw".into()).await?;
         let parsed = PasswordHash::new(&ours).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -248,6 +323,45 @@ mod tests {
             .verify("pw".into(), "not a hash".into())
             .await
             .is_err());
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_and_abandoned_jobs_are_skipped() -> anyhow::Result<()> {
+        // Slow enough (tens of milliseconds a hash) that the queue fills.
+        let slow = HashCost {
+            memory_kib: 8 * 1024,
+            iterations: 4,
+            parallelism: 1,
+        };
+        let hasher = PasswordHasher::new(slow, 1, 2)?;
+        let attempts = (0..20).map(|_| hasher.hash("pw".into()));
+        let results = futures::future::join_all(attempts).await;
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(HashError::Overloaded)))
+            .count();
+        let done = results.iter().filter(|r| r.is_ok()).count();
+        // One on the thread (if it took it before the rest arrived) and two queued; the
+        // others are refused at once.
+        assert!((2..=3).contains(&done), "{done} hashed");
+        assert_eq!(refused, 20 - done);
+        // Callers that give up leave jobs that are skipped, not computed.
+        let hasher = PasswordHasher::new(slow, 1, 4)?;
+        let before = hasher.stats().computed.load(Ordering::Relaxed);
+        for _ in 0..3 {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(1),
+                hasher.hash("pw".into()),
+            )
+            .await;
+        }
+        // A job queued after them runs once they have been skipped or finished.
+        hasher.hash("pw".into()).await?;
+        let computed = hasher.stats().computed.load(Ordering::Relaxed) - before;
+        let abandoned = hasher.stats().abandoned.load(Ordering::Relaxed);
+        assert_eq!(computed + abandoned, 4);
+        assert!(abandoned >= 2, "abandoned {abandoned}, computed {computed}");
         Ok(())
     }
 }

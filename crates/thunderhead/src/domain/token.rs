@@ -1,11 +1,10 @@
 //! ES256 JWTs. Verification is hand-rolled on purpose: the header must say ES256, so there is
 //! no algorithm negotiation to abuse (`alg: none`, HS256 keyed with the public key).
 
-use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -54,32 +53,38 @@ pub enum KeyError {
 pub struct TokenKeys {
     signing: SigningKey,
     verifying: VerifyingKey,
+    /// The key's ID, in the `kid` header of every token signed with it: the first 16 hex
+    /// digits of its fingerprint.
+    kid: Arc<str>,
+    /// The encoded header of every token signed with it.
+    header: Arc<str>,
     verified: Arc<VerifiedTokens>,
 }
 
 /// Tokens whose signature already checked out, keyed by the whole token, so a repeat visitor
 /// skips the ECDSA verification (three quarters of an authenticated request's CPU). It says
 /// nothing about whether the session still lives; that is checked on every request.
-#[derive(Default)]
-struct VerifiedTokens {
-    map: Mutex<HashMap<Box<str>, TokenSubject>>,
-}
+/// Bounded, with quick_cache's S3-FIFO eviction: a flood of one-off tokens evicts one-off
+/// tokens, while the ones in steady use stay (the map this replaces emptied itself when full,
+/// making every client pay a verification at once).
+struct VerifiedTokens(quick_cache::sync::Cache<Box<str>, TokenSubject>);
 
-/// About 1.5 MiB at most; when full it starts over, which costs one verification per token.
+/// About 1.5 MiB at most.
 const VERIFIED_CAPACITY: usize = 4096;
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        Self(quick_cache::sync::Cache::new(VERIFIED_CAPACITY))
+    }
+}
 
 impl VerifiedTokens {
     fn get(&self, token: &str) -> Option<TokenSubject> {
-        self.map.lock().ok()?.get(token).copied()
+        self.0.get(token)
     }
 
     fn insert(&self, token: &str, subject: TokenSubject) {
-        if let Ok(mut map) = self.map.lock() {
-            if map.len() >= VERIFIED_CAPACITY {
-                map.clear();
-            }
-            map.insert(token.into(), subject);
-        }
+        self.0.insert(token.into(), subject);
     }
 }
 
@@ -96,7 +101,9 @@ pub enum KeyOrigin {
     Created,
 }
 
-const HEADER: &str = r#"{"alg":"ES256","typ":"JWT"}"#;
+/// The header the original server's tokens, and this one's before keys had IDs, carry.
+#[cfg(test)]
+const LEGACY_HEADER: &str = r#"{"alg":"ES256","typ":"JWT"}"#;
 
 impl TokenKeys {
     pub fn generate() -> Self {
@@ -106,11 +113,22 @@ impl TokenKeys {
     fn from_secret(secret: SecretKey) -> Self {
         let signing = SigningKey::from(secret);
         let verifying = *signing.verifying_key();
+        let kid: Arc<str> = fingerprint_of(&verifying)[..16].into();
+        let header = URL_SAFE_NO_PAD
+            .encode(format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}"}}"#))
+            .into();
         Self {
             signing,
             verifying,
+            kid,
+            header,
             verified: Arc::default(),
         }
+    }
+
+    /// The ID in the `kid` header of the tokens this key signs.
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
     /// Loads the PEM key at `path`, or creates one there (mode 0600) if there is none. Safe
@@ -185,6 +203,11 @@ impl TokenKeys {
         linked
     }
 
+    /// The SHA-256 of the public key (SPKI DER), hex: names the key without revealing it.
+    pub fn fingerprint(&self) -> String {
+        fingerprint_of(&self.verifying)
+    }
+
     /// The verification key as SPKI PEM, for anyone who must check tokens offline.
     pub fn public_key_pem(&self) -> String {
         use p256::pkcs8::EncodePublicKey;
@@ -194,11 +217,12 @@ impl TokenKeys {
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
-        let header = URL_SAFE_NO_PAD.encode(HEADER);
         // Serialising four plain fields cannot fail; fall back to an empty object regardless.
         let payload = serde_json::to_vec(claims).unwrap_or_else(|_| b"{}".to_vec());
-        let mut token = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let mut token = format!("{}.{}", self.header, URL_SAFE_NO_PAD.encode(payload));
         let signature: Signature = self.signing.sign(token.as_bytes());
+        // p256 signs with either S; the low one is the only form a `kid` token may have.
+        let signature = signature.normalize_s().unwrap_or(signature);
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
         token
@@ -221,10 +245,22 @@ impl TokenKeys {
             return None;
         }
         let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-        if header.alg != "ES256" || header.typ.as_deref().is_some_and(|t| t != "JWT") {
+        // RFC 7515 4.1.11: extensions named in `crit` must be understood; none are.
+        if header.alg != "ES256"
+            || header.typ.as_deref().is_some_and(|t| t != "JWT")
+            || header.crit.is_some()
+            || header.kid.as_deref().is_some_and(|kid| kid != &*self.kid)
+        {
             return None;
         }
         let signature = Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
+        // (r, n - s) verifies as well as (r, s), so one token would have two spellings. Every
+        // token with a `kid` was signed low-S, so its high-S twin is refused. Tokens without
+        // one (the original server's, and this one's before keys had IDs) were signed with
+        // whichever S came out, so either form must keep verifying for them.
+        if header.kid.is_some() && signature.normalize_s().is_some() {
+            return None;
+        }
         let signed_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
         self.verifying
             .verify(&token.as_bytes()[..signed_len], &signature)
@@ -248,6 +284,21 @@ const MAX_TOKEN_LEN: usize = 4096;
 struct Header {
     alg: String,
     typ: Option<String>,
+    kid: Option<String>,
+    crit: Option<serde_json::Value>,
+}
+
+fn fingerprint_of(key: &VerifyingKey) -> String {
+    use p256::pkcs8::EncodePublicKey;
+    use sha2::Digest;
+    let der = key
+        .to_public_key_der()
+        .map(|d| d.as_bytes().to_vec())
+        .unwrap_or_default();
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -362,5 +413,108 @@ mod tests {
             );
         }
         assert!(TokenKeys::from_pem("not a key").is_none());
+    }
+
+    /// Signs `header.payload` as given, for tokens this server would never make.
+    fn sign_raw(keys: &TokenKeys, header: &str, claims: &Claims) -> (String, Signature) {
+        let payload = serde_json::to_vec(claims).unwrap_or_default();
+        let signed = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let signature: Signature = keys.signing.sign(signed.as_bytes());
+        (signed, signature)
+    }
+
+    /// The token with its signature's S replaced by n - S: as valid to plain ECDSA.
+    fn twin(token: &str) -> String {
+        let (signed, signature) = token.rsplit_once('.').unwrap_or_default();
+        let bytes = URL_SAFE_NO_PAD.decode(signature).unwrap_or_default();
+        let Ok(signature) = Signature::from_slice(&bytes) else {
+            return String::new();
+        };
+        let (r, s) = signature.split_scalars();
+        let flipped = Signature::from_scalars(r, -*s).unwrap_or(signature);
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(flipped.to_bytes()))
+    }
+
+    #[test]
+    fn a_signed_token_has_one_spelling() {
+        let keys = TokenKeys::generate();
+        for iat in 1_000..1_040 {
+            let token = keys.sign(&Claims { iat, ..claims() });
+            assert!(keys.verify(&token, 1_500).is_some());
+            let other = twin(&token);
+            assert_ne!(other, token);
+            assert!(
+                keys.verifying
+                    .verify(other.rsplit_once('.').map_or(b"", |p| p.0.as_bytes()), &{
+                        let sig = other.rsplit('.').next().unwrap_or("");
+                        Signature::from_slice(&URL_SAFE_NO_PAD.decode(sig).unwrap_or_default())
+                            .unwrap_or_else(|_| unreachable!())
+                    })
+                    .is_ok(),
+                "plain ECDSA accepts the twin"
+            );
+            assert_eq!(
+                keys.verify(&other, 1_500),
+                None,
+                "the high-S twin is refused"
+            );
+        }
+    }
+
+    #[test]
+    fn kid_less_tokens_verify_in_either_form_and_a_foreign_kid_is_refused() {
+        let keys = TokenKeys::generate();
+        let (signed, signature) = sign_raw(&keys, LEGACY_HEADER, &claims());
+        let legacy = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        assert!(keys.verify(&legacy, 1_500).is_some());
+        assert!(keys.verify(&twin(&legacy), 1_500).is_some());
+        let header = r#"{"alg":"ES256","typ":"JWT","kid":"0000000000000000"}"#;
+        let (signed, signature) = sign_raw(&keys, header, &claims());
+        let signature = signature.normalize_s().unwrap_or(signature);
+        let foreign = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        assert_eq!(keys.verify(&foreign, 1_500), None);
+    }
+
+    #[test]
+    fn a_header_with_crit_is_refused() {
+        let keys = TokenKeys::generate();
+        let header = r#"{"alg":"ES256","typ":"JWT","crit":["exp"]}"#;
+        let (signed, signature) = sign_raw(&keys, header, &claims());
+        let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        assert_eq!(keys.verify(&token, 1_500), None);
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_and_keeps_working_past_its_capacity() {
+        let keys = TokenKeys::generate();
+        let tokens: Vec<String> = (0..VERIFIED_CAPACITY * 2)
+            .map(|i| {
+                keys.sign(&Claims {
+                    iat: 1_000 + i as i64,
+                    ..claims()
+                })
+            })
+            .collect();
+        for token in &tokens {
+            assert!(keys.verify(token, 1_500).is_some());
+        }
+        assert!(keys.verified.0.len() <= VERIFIED_CAPACITY);
+        assert!(
+            keys.verify(&tokens[0], 1_500).is_some(),
+            "evicted ones verify again"
+        );
+    }
+
+    #[test]
+    fn fingerprints_name_keys() {
+        let a = TokenKeys::generate();
+        let b = TokenKeys::generate();
+        assert_eq!(a.fingerprint().len(), 64);
+        assert_eq!(a.fingerprint(), a.clone().fingerprint());
+        assert_ne!(a.fingerprint(), b.fingerprint());
     }
 }

@@ -1,6 +1,7 @@
 //! Request bodies: JSON, urlencoded and multipart all become one map of fields, and handlers
 //! read typed fields from it through `FieldCheck`, which names every bad field at once.
-//! A body that cannot be parsed at all is an empty map, so the answer is MissingFields.
+//! A body that cannot be parsed at all, or that broke off before its declared end, is an
+//! empty map, so the answer is MissingFields (400); only a body over the limit is 413.
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
@@ -42,9 +43,19 @@ impl FromRequest<AppState> for Fields {
             .unwrap_or("")
             .to_ascii_lowercase();
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, limit)
-            .await
-            .map_err(|_| ApiError::BodyTooLarge)?;
+        // While the body arrives, the request timeout answers 408 rather than 500: the client
+        // is slow, nothing here is broken.
+        let reading = parts.extensions.get::<BodyProgress>().cloned();
+        let read = match &reading {
+            Some(progress) => progress.during(axum::body::to_bytes(body, limit)).await,
+            None => axum::body::to_bytes(body, limit).await,
+        };
+        let bytes = match read {
+            Ok(bytes) => bytes,
+            Err(err) if over_limit(&err) => return Err(ApiError::BodyTooLarge),
+            // Cut off or malformed on the wire: there is nothing whole to parse.
+            Err(_) => axum::body::Bytes::new(),
+        };
         if content_type.starts_with("application/x-www-form-urlencoded") {
             return Ok(Self::form(
                 form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
@@ -63,6 +74,36 @@ impl FromRequest<AppState> for Fields {
             map,
             kind: Kind::Json,
         })
+    }
+}
+
+/// Whether reading failed because the body passed the limit, rather than breaking off.
+fn over_limit(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = cause {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
+}
+
+/// Whether the request's body is being read now; set by `Fields`, read by the request timeout.
+#[derive(Debug, Clone, Default)]
+pub struct BodyProgress(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyProgress {
+    async fn during<T>(&self, read: impl std::future::Future<Output = T>) -> T {
+        use std::sync::atomic::Ordering;
+        self.0.store(true, Ordering::Release);
+        let out = read.await;
+        self.0.store(false, Ordering::Release);
+        out
+    }
+
+    pub fn reading(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -144,6 +185,15 @@ impl<'a> FieldCheck<'a> {
         }
     }
 
+    /// A string field that must be present and not blank.
+    pub fn non_empty_text(&mut self, name: &'static str) -> String {
+        let text = self.text(name);
+        if text.trim().is_empty() && !self.bad.contains(&name) {
+            self.bad.push(name);
+        }
+        text
+    }
+
     /// A string field that may be absent; present with another type counts as bad.
     pub fn optional_text(&mut self, name: &'static str) -> Option<String> {
         match self.get(name)? {
@@ -155,23 +205,23 @@ impl<'a> FieldCheck<'a> {
         }
     }
 
-    /// A boolean; forms send it as text.
+    /// A boolean: in JSON only `true` or `false`; in a form, where every value is text,
+    /// `true`, `false`, or a checked checkbox's `on`. Anything else is a bad field, so
+    /// `"staff": "yes"` can never make anyone staff by accident.
     pub fn optional_flag(&mut self, name: &'static str) -> Option<bool> {
-        match self.get(name)? {
-            Value::Bool(b) => Some(*b),
-            Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                "true" | "1" | "on" | "yes" => Some(true),
-                "false" | "0" | "off" | "no" | "" => Some(false),
-                _ => {
-                    self.bad.push(name);
-                    None
-                }
+        let flag = match (self.get(name)?, self.fields.kind) {
+            (Value::Bool(b), Kind::Json) => Some(*b),
+            (Value::String(s), Kind::Form) => match s.as_str() {
+                "true" | "on" => Some(true),
+                "false" => Some(false),
+                _ => None,
             },
-            _ => {
-                self.bad.push(name);
-                None
-            }
+            _ => None,
+        };
+        if flag.is_none() {
+            self.bad.push(name);
         }
+        flag
     }
 
     /// An array of IDs given as strings or integers, at most `max` long. Strings that are not

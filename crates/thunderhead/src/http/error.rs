@@ -65,10 +65,15 @@ impl ApiError {
                 "BODY_TOO_LARGE_ERROR",
                 "Request Body Too Large",
             ),
-            RateLimited(_) => (
+            RateLimited(_) | Overloaded => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATELIMITED_ERROR",
                 "You Have Been Ratelimited. Please Try Again Later.",
+            ),
+            RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT_ERROR",
+                "Request Timeout",
             ),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,6 +106,20 @@ impl IntoResponse for ApiError {
             }
             ApiError::RateLimited(decision) => {
                 RateLimitHeaders(Some(decision)).apply(response.headers_mut(), true);
+            }
+            ApiError::Overloaded => {
+                // A hash takes tens of milliseconds; the queue drains within a second.
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                tracing::warn!("password check refused: the hashing queue is full");
+            }
+            ApiError::RequestTimeout => {
+                // The rest of the body may still be on its way; the connection cannot be reused.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                tracing::info!("request body still arriving at the request timeout; answered 408");
             }
             _ => {}
         }

@@ -1,19 +1,21 @@
 //! The contract's order of checks for every endpoint: token (401) -> owner banned (403) ->
 //! staff only (403) -> general rate limit (429). Routes declare which access they need.
+//! Every `/api` request passes a guard, unknown endpoints included, so every one is limited
+//! and carries the rate-limit headers.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ipnet::IpNet;
 
+use super::client_ip::client_ip;
 use super::extract::ClientIp;
 use super::ratelimit_headers::RateLimitHeaders;
 use super::AppState;
 use crate::error::ApiError;
-use crate::ratelimit::Class;
+use crate::ratelimit::{client_key, Class};
 use crate::service::Caller;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +41,17 @@ guard_fn!(public, Access::Public);
 guard_fn!(user, Access::User);
 guard_fn!(staff, Access::Staff);
 
-async fn guard(state: AppState, access: Access, mut req: Request, next: Next) -> Response {
-    let ip = client_ip(&req, &state.http.trusted_proxies);
+async fn guard(state: AppState, access: Access, req: Request, next: Next) -> Response {
+    let ip = request_ip(&state, &req);
+    let (mut parts, body) = req.into_parts();
+    // `/api/user/{id}` also matches `/api/user/files`: a user ID that is not digits is no
+    // endpoint, answered as one before any token is looked at.
+    let access = if user_ids_are_digits(&mut parts).await {
+        access
+    } else {
+        return unknown_endpoint(&state, ip).await;
+    };
+    let mut req = Request::from_parts(parts, body);
     let caller = match access {
         Access::Public => None,
         Access::User | Access::Staff => match authenticate(&state, bearer_token(&req)).await {
@@ -53,7 +64,7 @@ async fn guard(state: AppState, access: Access, mut req: Request, next: Next) ->
     }
     let key = match &caller {
         Some(caller) => format!("user:{}", caller.user()),
-        None => format!("ip:{ip}"),
+        None => format!("ip:{}", client_key(ip)),
     };
     let decision = match state.app.limiter.hit(Class::General, &key).await {
         Ok(decision) => decision,
@@ -74,6 +85,51 @@ async fn guard(state: AppState, access: Access, mut req: Request, next: Next) ->
     response
 }
 
+/// The answer to a path that names no endpoint: 404, counted against the client's address.
+async fn unknown_endpoint(state: &AppState, ip: IpAddr) -> Response {
+    let key = format!("ip:{}", client_key(ip));
+    match state.app.limiter.hit(Class::General, &key).await {
+        Ok(Some(decision)) if !decision.allowed => ApiError::RateLimited(decision).into_response(),
+        Ok(decision) => {
+            let mut response = ApiError::InvalidEndpoint.into_response();
+            RateLimitHeaders(decision).apply(response.headers_mut(), false);
+            response
+        }
+        Err(err) => ApiError::Internal(err).into_response(),
+    }
+}
+
+/// Whether the route's `{id}` (always a user ID) is plain decimal digits.
+async fn user_ids_are_digits(parts: &mut axum::http::request::Parts) -> bool {
+    let Ok(params) = RawPathParams::from_request_parts(parts, &()).await else {
+        return true;
+    };
+    params
+        .iter()
+        .filter(|(name, _)| *name == "id")
+        .all(|(_, value)| !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The fallback of the router: every path no route matches, limited like any endpoint.
+pub async fn no_endpoint(State(state): State<AppState>, req: Request) -> Response {
+    let ip = request_ip(&state, &req);
+    unknown_endpoint(&state, ip).await
+}
+
+/// The client's address: the peer, or what trusted proxies forwarded.
+fn request_ip(state: &AppState, req: &Request) -> IpAddr {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    client_ip(peer, forwarded, &state.http.trusted_proxies)
+}
+
 /// The token from `Authorization`: the documented bare form, or `Bearer <token>`.
 fn bearer_token(req: &Request) -> Option<String> {
     let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?.trim();
@@ -87,32 +143,4 @@ fn bearer_token(req: &Request) -> Option<String> {
 async fn authenticate(state: &AppState, token: Option<String>) -> Result<Caller, ApiError> {
     let token = token.ok_or(ApiError::InvalidToken)?;
     state.app.authenticate(&token).await
-}
-
-/// The socket's peer, unless that peer is a trusted proxy: then the nearest address in
-/// `X-Forwarded-For` that is not itself a trusted proxy.
-fn client_ip(req: &Request, trusted: &[IpNet]) -> IpAddr {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return peer;
-    }
-    let forwarded: Vec<IpAddr> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|part| part.trim().parse().ok())
-        .collect();
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or_else(|| forwarded.first())
-        .copied()
-        .unwrap_or(peer)
 }

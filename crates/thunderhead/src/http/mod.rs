@@ -1,16 +1,17 @@
 //! HTTP: the router, the guard in front of each route, and `serve`.
 
 mod body;
+mod client_ip;
 mod error;
 mod extract;
 mod guard;
+mod listener;
 mod log;
 mod ratelimit_headers;
 mod routes;
 mod views;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,16 +25,20 @@ use tokio::net::TcpListener;
 use crate::error::ApiError;
 use crate::service::App;
 
+use body::BodyProgress;
+pub use listener::ConnectionLimits;
 pub use views::Directory;
 
 /// HTTP-only settings.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub body_limit: usize,
-    /// A request still running after this answers 500; a stuck database cannot hang clients.
+    /// A request still running after this answers 500 (408 while its body is still
+    /// arriving); a stuck database cannot hang clients.
     pub request_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub directory: Directory,
+    pub connections: ConnectionLimits,
 }
 
 #[derive(Clone)]
@@ -44,31 +49,33 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(routes::sanity::routes())
+        .merge(routes::sanity::routes(&state))
+        .merge(routes::health::routes())
         .merge(routes::own_sessions::routes(&state))
         .merge(routes::user_sessions::routes(&state))
         .merge(routes::account::routes(&state))
         .merge(routes::users::routes(&state))
         .merge(routes::web::routes())
-        .fallback(invalid_endpoint)
-        .method_not_allowed_fallback(invalid_endpoint)
+        .fallback(guard::no_endpoint)
+        .method_not_allowed_fallback(guard::no_endpoint)
         .layer(from_fn_with_state(state.clone(), time_limit))
         .layer(from_fn(log::log_request))
         .with_state(state)
 }
 
-async fn time_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Answers a request still running after the request timeout: 408 if its body is still
+/// arriving (a slow client), else 500 (something here is stuck).
+async fn time_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let limit = state.http.request_timeout;
+    let progress = BodyProgress::default();
+    req.extensions_mut().insert(progress.clone());
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
+        Err(_) if progress.reading() => ApiError::RequestTimeout.into_response(),
         Err(_) => {
             ApiError::internal(anyhow::anyhow!("request timed out after {limit:?}")).into_response()
         }
     }
-}
-
-async fn invalid_endpoint() -> ApiError {
-    ApiError::InvalidEndpoint
 }
 
 /// Serves on an already bound listener until `shutdown` resolves, then lets in-flight
@@ -78,8 +85,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.http.connections.clone();
+    listener::serve_connections(listener, router(state), limits, shutdown).await
 }

@@ -130,24 +130,44 @@ pub struct Decision {
     pub reset_in_s: i64,
 }
 
-/// One window's counter after an update.
+/// One window's counter after a take. `count` goes no higher than the limit plus one: that
+/// extra one marks the window as full, so a refused attempt takes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub count: u32,
     pub reset_at_ms: i64,
 }
 
+/// Counters of fixed windows. Taking is one atomic step (a check and an increment together),
+/// so 50 attempts arriving at once can never all pass a limit of 10 (the counters used to be
+/// read before a password was hashed and written after, which let every one of them through).
 #[async_trait]
 pub trait CounterStore: Send + Sync + 'static {
-    /// Adds `cost` to `key`'s counter, starting a new window of `window_ms` if none is running.
-    /// A cost of 0 only reads.
-    async fn add(
+    /// Takes one unit of `key`'s budget of `limit` in its current window, starting a window
+    /// of `window_ms` if none runs; a full window stays as it is. Returns the window after.
+    async fn take(
         &self,
         key: &str,
-        cost: u32,
+        limit: u32,
         window_ms: i64,
         now_ms: i64,
     ) -> anyhow::Result<Window>;
+
+    /// Gives back one unit taken from the window that ends at `reset_at_ms`; nothing when that
+    /// window is already over.
+    async fn give_back(&self, key: &str, limit: u32, reset_at_ms: i64) -> anyhow::Result<()>;
+}
+
+/// The key that limits a client by address: an IPv4 address as it is, an IPv6 address by its
+/// /64, the block one subscriber usually holds whole (and could otherwise walk through).
+pub fn client_key(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -156,6 +176,68 @@ pub struct RateLimiter {
     shared: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
     limits: RateLimits,
+}
+
+/// A unit of budget held while the attempt it admits runs. `keep` spends it (the attempt
+/// counts); `release` gives it back (it does not, as the contract says of a correct password
+/// or a failed login). Dropped without either, say because the request timed out or the
+/// client went away, it is given back in the background.
+pub struct Reservation {
+    counters: Arc<dyn CounterStore>,
+    key: String,
+    limit: u32,
+    reset_at_ms: i64,
+    decision: Decision,
+    armed: bool,
+}
+
+impl Reservation {
+    pub fn decision(&self) -> Decision {
+        self.decision
+    }
+
+    /// The attempt counts.
+    pub fn keep(mut self) {
+        self.armed = false;
+    }
+
+    /// The attempt does not count.
+    pub async fn release(mut self) -> anyhow::Result<()> {
+        self.armed = false;
+        self.counters
+            .give_back(&self.key, self.limit, self.reset_at_ms)
+            .await
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (counters, key, limit, reset_at_ms) = (
+            self.counters.clone(),
+            std::mem::take(&mut self.key),
+            self.limit,
+            self.reset_at_ms,
+        );
+        runtime.spawn(async move {
+            if let Err(err) = counters.give_back(&key, limit, reset_at_ms).await {
+                tracing::warn!(error = %crate::error::Chain(&err), "giving back a rate-limit reservation failed");
+            }
+        });
+    }
+}
+
+/// Why a reservation was not made.
+#[derive(Debug)]
+pub enum Refused {
+    /// The budget is spent; the decision says until when.
+    Limited(Decision),
+    Failed(anyhow::Error),
 }
 
 impl RateLimiter {
@@ -183,42 +265,66 @@ impl RateLimiter {
         }
     }
 
+    fn counters(&self, class: Class) -> &Arc<dyn CounterStore> {
+        if class == Class::General {
+            &self.local
+        } else {
+            &self.shared
+        }
+    }
+
     /// Counts one request and says whether it is within the limit. `None` when the class is off.
     pub async fn hit(&self, class: Class, key: &str) -> anyhow::Result<Option<Decision>> {
-        self.apply(class, key, 1).await
+        Ok(self
+            .take(class, key)
+            .await?
+            .map(|(decision, _, _)| decision))
     }
 
-    /// Says whether one more counted event would still be allowed, without counting.
-    pub async fn check(&self, class: Class, key: &str) -> anyhow::Result<Option<Decision>> {
-        self.apply(class, key, 0).await
+    /// Takes one unit of budget for an attempt whose outcome decides whether it counts.
+    /// `Ok(None)` when the class is off.
+    pub async fn reserve(&self, class: Class, key: &str) -> Result<Option<Reservation>, Refused> {
+        let Some((decision, full_key, window)) =
+            self.take(class, key).await.map_err(Refused::Failed)?
+        else {
+            return Ok(None);
+        };
+        if !decision.allowed {
+            return Err(Refused::Limited(decision));
+        }
+        Ok(Some(Reservation {
+            counters: self.counters(class).clone(),
+            key: full_key,
+            limit: decision.limit,
+            reset_at_ms: window.reset_at_ms,
+            decision,
+            armed: true,
+        }))
     }
 
-    async fn apply(&self, class: Class, key: &str, cost: u32) -> anyhow::Result<Option<Decision>> {
+    async fn take(
+        &self,
+        class: Class,
+        key: &str,
+    ) -> anyhow::Result<Option<(Decision, String, Window)>> {
         let Some(limit) = self.limit(class) else {
             return Ok(None);
         };
         let now_ms = self.clock.now_ms();
         let window_ms = i64::try_from(limit.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let full_key = format!("{}:{key}", class.prefix());
-        let counters = if class == Class::General {
-            &self.local
-        } else {
-            &self.shared
-        };
-        let window = counters.add(&full_key, cost, window_ms, now_ms).await?;
-        // A read (cost 0) asks whether the next event fits; a hit asks whether this one did.
-        let allowed = if cost == 0 {
-            window.count < limit.requests
-        } else {
-            window.count <= limit.requests
-        };
-        Ok(Some(Decision {
-            allowed,
+        let window = self
+            .counters(class)
+            .take(&full_key, limit.requests, window_ms, now_ms)
+            .await?;
+        let decision = Decision {
+            allowed: window.count <= limit.requests,
             limit: limit.requests,
             remaining: limit.requests.saturating_sub(window.count),
             reset_at_s: (window.reset_at_ms + 999).div_euclid(1000),
             reset_in_s: ((window.reset_at_ms - now_ms + 999).div_euclid(1000)).max(1),
-        }))
+        };
+        Ok(Some((decision, full_key, window)))
     }
 }
 
@@ -246,5 +352,62 @@ mod tests {
         assert!(Limit::parse_setting("0/10").is_err());
         assert!(Limit::parse_setting("ten/10").is_err());
         assert!(Limit::parse_setting("10").is_err());
+    }
+
+    #[test]
+    fn clients_are_keyed_by_address_and_ipv6_by_64() {
+        let key = |s: &str| client_key(s.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])));
+        assert_eq!(key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(
+            key("::ffff:203.0.113.9"),
+            "203.0.113.9",
+            "a mapped IPv4 is IPv4"
+        );
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff::1"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+    }
+
+    #[tokio::test]
+    async fn fifty_at_once_take_at_most_the_limit_and_release_gives_back() -> anyhow::Result<()> {
+        let counters: Arc<dyn CounterStore> = Arc::new(MemoryCounters::default());
+        let clock = Arc::new(crate::clock::ManualClock::new(1_000_000));
+        let limiter = RateLimiter::new(
+            counters.clone(),
+            counters,
+            clock,
+            RateLimits {
+                failed_password: Some(Limit {
+                    requests: 10,
+                    window_secs: 900,
+                }),
+                ..RateLimits::OFF
+            },
+        );
+        let attempts = (0..50).map(|_| limiter.reserve(Class::FailedPassword, "ip:1"));
+        let results = futures::future::join_all(attempts).await;
+        let mut held = Vec::new();
+        for result in results {
+            match result {
+                Ok(Some(reservation)) => held.push(reservation),
+                Ok(None) => anyhow::bail!("the class is on"),
+                Err(Refused::Limited(d)) => assert_eq!(d.remaining, 0),
+                Err(Refused::Failed(e)) => return Err(e),
+            }
+        }
+        assert_eq!(held.len(), 10);
+        // Giving one back makes room for exactly one more.
+        if let Some(one) = held.pop() {
+            one.release().await?;
+        }
+        assert!(limiter
+            .reserve(Class::FailedPassword, "ip:1")
+            .await
+            .is_ok_and(|r| r.is_some()));
+        assert!(matches!(
+            limiter.reserve(Class::FailedPassword, "ip:1").await,
+            Err(Refused::Limited(_))
+        ));
+        Ok(())
     }
 }

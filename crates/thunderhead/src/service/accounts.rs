@@ -58,11 +58,7 @@ impl Accounts {
         let (Some(username), Some(email), true) = (username, email, bad.is_empty()) else {
             return Err(ApiError::MissingFields(bad));
         };
-        let password_hash = self
-            .hasher
-            .hash(account.password)
-            .await
-            .map_err(ApiError::Internal)?;
+        let password_hash = self.hasher.hash(account.password).await?;
         let user = NewUser {
             username,
             email,
@@ -91,12 +87,33 @@ impl Accounts {
         Ok(self.store.list_users(page).await?)
     }
 
-    /// True when `password` is the account's password.
+    /// True when `password` is the account's password. A hash made under other Argon2
+    /// parameters than the configured ones (the cost was raised, say) is replaced by a new one
+    /// while the password is at hand; that failing costs nothing but a line in the log.
     pub async fn password_matches(&self, user: &UserRecord, password: &str) -> ApiResult<bool> {
-        self.hasher
+        let verified = self
+            .hasher
             .verify(password.to_owned(), user.password_hash.clone())
-            .await
-            .map_err(ApiError::Internal)
+            .await?;
+        if verified.matches && verified.outdated {
+            if let Err(err) = self.rehash(user, password).await {
+                tracing::warn!(user = %user.id, error = %err, "could not rehash an outdated password hash; will retry at the next login");
+            }
+        }
+        Ok(verified.matches)
+    }
+
+    async fn rehash(&self, user: &UserRecord, password: &str) -> ApiResult<()> {
+        let hash = self.hasher.hash(password.to_owned()).await?;
+        // Only over the hash just checked: a password changed meanwhile stays changed.
+        if self
+            .store
+            .replace_password_hash(user.id, &user.password_hash, &hash)
+            .await?
+        {
+            tracing::info!(user = %user.id, "rehashed a password with the configured Argon2 cost");
+        }
+        Ok(())
     }
 
     /// Applies an edit. A new password ends every session of the account but `keep`.
@@ -129,11 +146,7 @@ impl Accounts {
         self.get(id).await?;
         let password = match edit.password {
             Some(password) => Some(PasswordChange {
-                hash: self
-                    .hasher
-                    .hash(password)
-                    .await
-                    .map_err(ApiError::Internal)?,
+                hash: self.hasher.hash(password).await?,
                 keep,
             }),
             None => None,

@@ -1,11 +1,13 @@
 //! Signing in and signing up, and every check of a password, with their rate limits:
-//! successful logins and sign-ups per IP, wrong passwords per IP and per account.
+//! successful logins and sign-ups per IP, wrong passwords per IP and per account. Each limit
+//! is reserved before the work it guards and given back where the contract says the attempt
+//! does not count (`ratelimit::Reservation`).
 
 use std::net::IpAddr;
 
 use crate::domain::{SessionId, UserId, UserRecord};
 use crate::error::{ApiError, ApiResult};
-use crate::ratelimit::{Class, Decision};
+use crate::ratelimit::{client_key, Class, Decision, Reservation};
 
 use super::{AccountEdit, App, Caller, NewAccount};
 
@@ -32,90 +34,163 @@ pub struct Issued {
     pub exp: i64,
 }
 
-impl App {
-    /// Rejects with 429 unless one more `class` event fits for `key`; off classes always fit.
-    async fn ensure_room(&self, class: Class, key: &str) -> ApiResult<Option<Decision>> {
-        match self
-            .limiter
-            .check(class, key)
-            .await
-            .map_err(ApiError::Internal)?
-        {
-            Some(decision) if !decision.allowed => Err(ApiError::RateLimited(decision)),
-            other => Ok(other),
+/// A login or sign-up let in by its per-IP limit. The unit of budget it holds is spent when
+/// the attempt succeeds and given back when it fails, so only successes count, as the contract
+/// says; holding it while the password hashes is what keeps 10 simultaneous logins from all
+/// passing a limit of 1.
+pub struct Admission {
+    slot: Option<Reservation>,
+}
+
+impl Admission {
+    /// Passes `result` through, giving the slot back first if it is an error (a body that
+    /// does not parse, say), so the next attempt finds it free.
+    pub async fn or_release<T>(&mut self, result: ApiResult<T>) -> ApiResult<T> {
+        if result.is_err() {
+            release(self.slot.take()).await;
+        }
+        result
+    }
+
+    /// Spends the slot if `outcome` is a success, gives it back otherwise; returns the
+    /// limit's state for the response headers.
+    async fn settle<T>(mut self, outcome: &ApiResult<T>) -> Option<Decision> {
+        let slot = self.slot.take()?;
+        let decision = slot.decision();
+        if outcome.is_ok() {
+            slot.keep();
+        } else {
+            release(Some(slot)).await;
+        }
+        Some(decision)
+    }
+}
+
+/// Spends a unit of budget: the attempt counts.
+fn spend(slot: Option<Reservation>) {
+    if let Some(slot) = slot {
+        slot.keep();
+    }
+}
+
+/// Gives a unit of budget back; failing to is logged, never the caller's error.
+async fn release(slot: Option<Reservation>) {
+    if let Some(slot) = slot {
+        if let Err(err) = slot.release().await {
+            tracing::warn!(error = %crate::error::Chain(&err), "giving back a rate-limit reservation failed");
         }
     }
+}
 
-    async fn count(&self, class: Class, key: &str) -> ApiResult<Option<Decision>> {
-        self.limiter
-            .hit(class, key)
-            .await
-            .map_err(ApiError::Internal)
+impl App {
+    async fn reserve(&self, class: Class, key: &str) -> ApiResult<Option<Reservation>> {
+        Ok(self.limiter.reserve(class, key).await?)
     }
 
-    /// Verifies a password under the wrong-password limits, counting a miss against both the
-    /// client and the account, so guesses are slow from one address and across many.
+    /// The first step of `POST /user/session`: the per-IP login limit, checked before the body.
+    pub async fn admit_login(&self, ip: IpAddr) -> ApiResult<Admission> {
+        let slot = self.reserve(Class::Login, &client_key(ip)).await?;
+        Ok(Admission { slot })
+    }
+
+    /// The first step of `POST /user`: the per-IP sign-up limit, checked before the body.
+    pub async fn admit_registration(&self, ip: IpAddr) -> ApiResult<Admission> {
+        let slot = self.reserve(Class::Register, &client_key(ip)).await?;
+        Ok(Admission { slot })
+    }
+
+    /// Verifies a password under the wrong-password limits. An attempt takes a unit of both
+    /// the client's and the account's budget before the hash runs, so concurrent guesses can
+    /// never check more passwords than the limit; a correct password gives both back.
     pub async fn check_password(
         &self,
         user: &UserRecord,
         password: &str,
         ip: IpAddr,
     ) -> ApiResult<()> {
-        let ip_key = ip.to_string();
-        let account_key = format!("user:{}", user.id);
-        self.ensure_room(Class::FailedPassword, &ip_key).await?;
-        self.ensure_room(Class::FailedPassword, &account_key)
-            .await?;
-        if self.accounts.password_matches(user, password).await? {
-            return Ok(());
-        }
-        self.count(Class::FailedPassword, &ip_key).await?;
-        self.count(Class::FailedPassword, &account_key).await?;
-        Err(ApiError::InvalidPassword)
+        let by_ip = self.reserve(Class::FailedPassword, &client_key(ip)).await?;
+        self.check_password_from(user, password, by_ip).await
     }
 
-    /// `POST /user/session`. Returns the login limit's state for the response headers.
-    /// Takes the body as parsed, or why it could not be, because the login limit is checked
-    /// before the body's fields.
+    /// `check_password` with the client's unit already taken.
+    async fn check_password_from(
+        &self,
+        user: &UserRecord,
+        password: &str,
+        by_ip: Option<Reservation>,
+    ) -> ApiResult<()> {
+        let by_account = match self
+            .reserve(Class::FailedPassword, &format!("user:{}", user.id))
+            .await
+        {
+            Ok(slot) => slot,
+            Err(err) => {
+                release(by_ip).await;
+                return Err(err);
+            }
+        };
+        match self.accounts.password_matches(user, password).await {
+            Ok(false) => {
+                // A wrong guess: both units stay spent.
+                spend(by_ip);
+                spend(by_account);
+                Err(ApiError::InvalidPassword)
+            }
+            outcome => {
+                // Right, or not checked at all (overloaded): nothing was guessed.
+                release(by_ip).await;
+                release(by_account).await;
+                outcome.map(drop)
+            }
+        }
+    }
+
+    /// `POST /user/session`, once admitted. Returns the login limit's state for the headers.
     pub async fn login(
         &self,
-        credentials: ApiResult<Credentials>,
+        admission: Admission,
+        credentials: Credentials,
         ip: IpAddr,
     ) -> ApiResult<(Issued, Option<Decision>)> {
-        let ip_key = ip.to_string();
-        self.ensure_room(Class::Login, &ip_key).await?;
-        let credentials = credentials?;
-        self.ensure_room(Class::FailedPassword, &ip_key).await?;
+        let outcome = self.sign_in(credentials, ip).await;
+        let decision = admission.settle(&outcome).await;
+        outcome.map(|issued| (issued, decision))
+    }
+
+    /// Order: wrong-password limit (per IP) -> user -> wrong-password limit (per account) ->
+    /// password -> banned. The ban is only revealed to someone who knows the password.
+    async fn sign_in(&self, credentials: Credentials, ip: IpAddr) -> ApiResult<Issued> {
+        let by_ip = self.reserve(Class::FailedPassword, &client_key(ip)).await?;
         let Some(user) = self
             .accounts
             .find_by_username(&credentials.username)
             .await?
         else {
             // An unknown name is a wrong guess too, or names could be probed without limit.
-            self.count(Class::FailedPassword, &ip_key).await?;
+            spend(by_ip);
             return Err(ApiError::InvalidUser);
         };
-        self.check_password(&user, &credentials.password, ip)
+        self.check_password_from(&user, &credentials.password, by_ip)
             .await?;
         if user.banned_at.is_some() {
             return Err(ApiError::Banned);
         }
-        let issued = self
-            .issue(user.id, credentials.remember, &credentials.session_name)
-            .await?;
-        let decision = self.count(Class::Login, &ip_key).await?;
-        Ok((issued, decision))
+        self.issue(user.id, credentials.remember, &credentials.session_name)
+            .await
     }
 
-    /// `POST /user`: creates the account and its first session.
+    /// `POST /user`, once admitted: creates the account and its first session.
     pub async fn register(
         &self,
-        form: ApiResult<Registration>,
-        ip: IpAddr,
+        admission: Admission,
+        form: Registration,
     ) -> ApiResult<(Issued, Option<Decision>)> {
-        let ip_key = ip.to_string();
-        self.ensure_room(Class::Register, &ip_key).await?;
-        let form = form?;
+        let outcome = self.create_account_and_session(form).await;
+        let decision = admission.settle(&outcome).await;
+        outcome.map(|issued| (issued, decision))
+    }
+
+    async fn create_account_and_session(&self, form: Registration) -> ApiResult<Issued> {
         if form.password != form.repeat_password {
             return Err(ApiError::PasswordMismatch);
         }
@@ -128,11 +203,7 @@ impl App {
                 staff: false,
             })
             .await?;
-        let issued = self
-            .issue(user.id, form.remember, &form.session_name)
-            .await?;
-        let decision = self.count(Class::Register, &ip_key).await?;
-        Ok((issued, decision))
+        self.issue(user.id, form.remember, &form.session_name).await
     }
 
     /// `PATCH /user`: the current password authorises the edit; a new password ends every

@@ -28,7 +28,8 @@ impl Default for Lifetimes {
     fn default() -> Self {
         Self {
             normal_s: 24 * 60 * 60,
-            remembered_s: 10 * 365 * 24 * 60 * 60,
+            // Ten years of 365.25 days, as the original server's tokens have it.
+            remembered_s: 315_576_000,
         }
     }
 }
@@ -43,6 +44,16 @@ pub struct Caller {
 impl Caller {
     pub fn user(&self) -> UserId {
         self.session.user_id
+    }
+}
+
+impl App {
+    /// Whether the database answers a trivial query within `within`.
+    pub async fn database_answers(&self, within: std::time::Duration) -> bool {
+        matches!(
+            tokio::time::timeout(within, self.store.ping()).await,
+            Ok(Ok(()))
+        )
     }
 }
 

@@ -191,6 +191,23 @@ macro_rules! impl_store {
                 Ok(updated)
             }
 
+            async fn replace_password_hash(
+                &self,
+                id: $crate::domain::UserId,
+                old: &str,
+                new: &str,
+            ) -> $crate::store::StoreResult<bool> {
+                let _writer = self.writer().await;
+                Ok(sqlx::query($crate::store::sql::REPLACE_PASSWORD_HASH)
+                    .bind(id.0)
+                    .bind(old)
+                    .bind(new)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    > 0)
+            }
+
             async fn change_ban(
                 &self,
                 id: $crate::domain::UserId,
@@ -262,7 +279,8 @@ macro_rules! impl_store {
                 let session = sqlx::query_as($crate::store::sql::INSERT_SESSION)
                     .bind(user.0)
                     .bind(iat)
-                    .bind(now_s.saturating_add(lifetime_s))
+                    // Exactly the lifetime from the session's own `iat`, which may be later than now.
+                    .bind(iat.saturating_add(lifetime_s))
                     .bind(name)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -459,30 +477,59 @@ macro_rules! impl_store {
                 Ok(Some(purged))
             }
 
-            async fn count_hits(
+            async fn take_hit(
                 &self,
                 key: &str,
-                cost: u32,
+                limit: u32,
                 window_ms: i64,
                 now_ms: i64,
             ) -> $crate::store::StoreResult<(i64, i64)> {
-                let fresh = (0, now_ms.saturating_add(window_ms));
-                if cost == 0 {
-                    let current: Option<(i64, i64)> = sqlx::query_as($crate::store::sql::PEEK_HITS)
-                        .bind(key)
-                        .bind(now_ms)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    return Ok(current.unwrap_or(fresh));
-                }
                 let _writer = self.writer().await;
-                Ok(sqlx::query_as($crate::store::sql::COUNT_HITS)
+                Ok(sqlx::query_as($crate::store::sql::TAKE_HIT)
                     .bind(key)
-                    .bind(i64::from(cost))
-                    .bind(fresh.1)
+                    .bind(now_ms.saturating_add(window_ms))
                     .bind(now_ms)
+                    .bind(i64::from(limit))
                     .fetch_one(&self.pool)
                     .await?)
+            }
+
+            async fn give_back_hit(
+                &self,
+                key: &str,
+                limit: u32,
+                reset_at_ms: i64,
+            ) -> $crate::store::StoreResult<()> {
+                let _writer = self.writer().await;
+                sqlx::query($crate::store::sql::GIVE_BACK_HIT)
+                    .bind(key)
+                    .bind(reset_at_ms)
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn claim_setting(
+                &self,
+                name: &str,
+                value: &str,
+            ) -> $crate::store::StoreResult<String> {
+                let _writer = self.writer().await;
+                sqlx::query($crate::store::sql::CLAIM_SETTING)
+                    .bind(name)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(sqlx::query_scalar($crate::store::sql::SETTING)
+                    .bind(name)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
             }
 
             async fn prune_rate_limits(&self, now_ms: i64) -> $crate::store::StoreResult<u64> {

@@ -87,6 +87,9 @@ pub trait Store: Send + Sync + 'static {
         changes: &UserChanges,
         now_ms: i64,
     ) -> StoreResult<Option<UserRecord>>;
+    /// Replaces a password hash by another of the same password (a rehash), only if the
+    /// stored hash is still `old`; true when it was replaced. Sessions are untouched.
+    async fn replace_password_hash(&self, id: UserId, old: &str, new: &str) -> StoreResult<bool>;
     async fn change_ban(
         &self,
         id: UserId,
@@ -155,15 +158,23 @@ pub trait Store: Send + Sync + 'static {
     /// user has any left. Call until it returns `None`.
     async fn purge_revoked(&self, batch: u32) -> StoreResult<Option<u64>>;
 
-    /// Adds `cost` hits to a rate-limit window shared by every instance on this database and
-    /// returns `(hits, reset_at_ms)`. A cost of 0 only reads.
-    async fn count_hits(
+    /// Takes one hit of a budget of `limit` from a rate-limit window shared by every instance
+    /// on this database, atomically, and returns `(hits, reset_at_ms)`; a full window stays
+    /// at `limit + 1` hits.
+    async fn take_hit(
         &self,
         key: &str,
-        cost: u32,
+        limit: u32,
         window_ms: i64,
         now_ms: i64,
     ) -> StoreResult<(i64, i64)>;
+    /// Gives back a hit taken from the window that ends at `reset_at_ms`, if it still runs.
+    async fn give_back_hit(&self, key: &str, limit: u32, reset_at_ms: i64) -> StoreResult<()>;
+    /// Records `value` under `name` if nothing is recorded there yet, and returns what is
+    /// recorded now: the first writer's value, whoever that was.
+    async fn claim_setting(&self, name: &str, value: &str) -> StoreResult<String>;
+    /// Answers when the database does; for readiness probes.
+    async fn ping(&self) -> StoreResult<()>;
     /// Forgets rate-limit windows that have ended.
     async fn prune_rate_limits(&self, now_ms: i64) -> StoreResult<u64>;
 }
@@ -206,31 +217,77 @@ impl Backend {
 }
 
 /// Opens the database the URL names and brings its schema up to date.
-pub async fn connect(url: &str, pool: &PoolSettings) -> anyhow::Result<Arc<dyn Store>> {
-    let backend = Backend::from_url(url).map_err(anyhow::Error::msg)?;
+pub async fn connect(url: &DatabaseUrl, pool: &PoolSettings) -> anyhow::Result<Arc<dyn Store>> {
+    let backend = Backend::from_url(url.expose()).map_err(anyhow::Error::msg)?;
+    let url = url.expose();
     Ok(match backend {
         Backend::Sqlite => Arc::new(SqliteStore::connect(url, pool).await?),
         Backend::Postgres => Arc::new(PostgresStore::connect(url, pool).await?),
     })
 }
 
-/// Hides the password in a database URL so it can be logged.
+/// A database URL. It may carry a password (`postgres://u:PASS@h/db`, `?password=PASS`), so
+/// `Debug` and `Display` show it redacted; only `expose` gives the real text, for connecting.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for opening the connection and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// Hides the password in a database URL so it can be logged: the userinfo's and any
+/// `password=` query parameter's.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
+    };
+    let (authority, path) =
+        before_query.split_at(before_query.find('/').unwrap_or(before_query.len()));
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
             if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{path}")
+                format!("{user}:***@{host}")
             } else {
-                format!("{scheme}://{user}@{host}{path}")
+                format!("{user}@{host}")
             }
         }
-        None => url.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let query = query.map(|query| {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        format!("?{}", pairs.join("&"))
+    });
+    format!("{scheme}://{authority}{path}{}", query.unwrap_or_default())
 }
 
 fn map_unique(err: sqlx::Error) -> StoreError {
@@ -265,5 +322,16 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://t.db"), "sqlite://t.db");
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=secret&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
+        let url = DatabaseUrl::new("postgres://u:secret@h/db?PASSWORD=other");
+        for shown in [url.to_string(), format!("{url:?}")] {
+            assert!(
+                !shown.contains("secret") && !shown.contains("other"),
+                "{shown}"
+            );
+        }
     }
 }

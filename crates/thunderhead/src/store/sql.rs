@@ -42,6 +42,10 @@ pub const UPDATE_USER: &str = concat!(
     user_columns!()
 );
 
+/// Replaces the password hash `$2` by `$3`, only if it is still `$2`.
+pub const REPLACE_PASSWORD_HASH: &str =
+    "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
+
 pub const BAN_USER: &str = concat!(
     "UPDATE users SET banned_at = COALESCE(banned_at, $2), updated_at = $2 WHERE id = $1 RETURNING ",
     user_columns!()
@@ -200,17 +204,27 @@ pub const PURGE_REVOKED: &str = "DELETE FROM sessions WHERE (user_id, iat) IN \
 pub const PURGE_DONE: &str =
     "UPDATE users SET purge_pending = FALSE WHERE id = $1 AND revoked_below = $2";
 
-/// Counts `$2` hits against `$1` in the window that ends at `reset_at`, starting a new window
-/// (ending at `$3`) if the stored one ended by `$4` (now). One statement, so concurrent
-/// instances never lose a hit.
-pub const COUNT_HITS: &str = "INSERT INTO rate_limits (key, hits, reset_at) VALUES ($1, $2, $3) \
+/// Takes one hit of budget `$4` from `$1`'s window, starting a new window (ending at `$2`) if
+/// the stored one ended by `$3` (now). A full window stays at `$4 + 1` hits, so a refused hit
+/// takes nothing. One statement, so concurrent instances can never both take the last hit.
+pub const TAKE_HIT: &str = "INSERT INTO rate_limits (key, hits, reset_at) VALUES ($1, 1, $2) \
      ON CONFLICT (key) DO UPDATE SET \
-     hits = CASE WHEN rate_limits.reset_at <= $4 THEN $2 ELSE rate_limits.hits + $2 END, \
-     reset_at = CASE WHEN rate_limits.reset_at <= $4 THEN $3 ELSE rate_limits.reset_at END \
+     hits = CASE WHEN rate_limits.reset_at <= $3 THEN 1 \
+     WHEN rate_limits.hits <= $4 THEN rate_limits.hits + 1 ELSE rate_limits.hits END, \
+     reset_at = CASE WHEN rate_limits.reset_at <= $3 THEN $2 ELSE rate_limits.reset_at END \
      RETURNING hits, reset_at";
 
-pub const PEEK_HITS: &str =
-    "SELECT hits, reset_at FROM rate_limits WHERE key = $1 AND reset_at > $2";
+/// Gives back one hit taken from the window of `$1` that ends at `$2`; a full window's extra
+/// hit (`$3 + 1`) is only a marker and goes with it.
+pub const GIVE_BACK_HIT: &str = "UPDATE rate_limits SET \
+     hits = CASE WHEN hits > $3 THEN $3 - 1 ELSE hits - 1 END \
+     WHERE key = $1 AND reset_at = $2 AND hits > 0";
+
+/// Records `$2` under `$1` unless something is recorded already; `SETTING` then reads it.
+pub const CLAIM_SETTING: &str =
+    "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+
+pub const SETTING: &str = "SELECT value FROM settings WHERE name = $1";
 
 pub const PRUNE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE reset_at <= $1";
 

@@ -176,8 +176,9 @@ async fn sessions_story() -> TestResult {
         page.items.iter().map(|s| s.id).collect::<Vec<_>>(),
         [ids[4], ids[3]]
     );
-    // After `short` expires it is neither listed, counted, found nor deletable.
-    let later = NOW + 10;
+    // After `short` expires it is neither listed, counted, found nor deletable. Its ID is
+    // a few seconds past NOW (five sessions came first), and it lasts 10 s from its ID.
+    let later = NOW + 20;
     assert_eq!(store.list_sessions(user, later, PAGE).await?.count, 5);
     assert_eq!(store.session(user, short.id, later).await?, None);
     assert_eq!(store.authenticate(user, short.id, later).await?, None);
@@ -289,47 +290,67 @@ async fn concurrent_session_creation_never_repeats_an_id() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn rate_limit_windows_count_every_hit() -> TestResult {
+async fn rate_limit_windows_take_atomically_and_give_back() -> TestResult {
     let (_db, store) = TestDb::open(&PoolSettings {
         max_connections: 16,
         ..PoolSettings::default()
     })
     .await?;
     assert_eq!(
-        store.count_hits("k", 0, 1000, NOW_MS).await?,
-        (0, NOW_MS + 1000),
-        "a read counts nothing"
-    );
-    assert_eq!(
-        store.count_hits("k", 1, 1000, NOW_MS).await?,
+        store.take_hit("k", 2, 1000, NOW_MS).await?,
         (1, NOW_MS + 1000)
     );
     assert_eq!(
-        store.count_hits("k", 1, 1000, NOW_MS + 500).await?,
+        store.take_hit("k", 2, 1000, NOW_MS + 500).await?,
         (2, NOW_MS + 1000),
         "same window"
     );
     assert_eq!(
-        store.count_hits("k", 0, 1000, NOW_MS + 500).await?,
-        (2, NOW_MS + 1000)
+        store.take_hit("k", 2, 1000, NOW_MS + 500).await?,
+        (3, NOW_MS + 1000),
+        "full: the limit plus one marks it"
     );
     assert_eq!(
-        store.count_hits("k", 1, 1000, NOW_MS + 1000).await?,
+        store.take_hit("k", 2, 1000, NOW_MS + 600).await?.0,
+        3,
+        "a refused hit takes nothing"
+    );
+    store.give_back_hit("k", 2, NOW_MS + 1000).await?;
+    assert_eq!(
+        store.take_hit("k", 2, 1000, NOW_MS + 700).await?.0,
+        2,
+        "the given-back hit is free again"
+    );
+    store.give_back_hit("k", 2, NOW_MS + 999).await?;
+    assert_eq!(
+        store.take_hit("k", 2, 1000, NOW_MS + 800).await?.0,
+        3,
+        "a hit of another window is not given back"
+    );
+    assert_eq!(
+        store.take_hit("k", 2, 1000, NOW_MS + 1000).await?,
         (1, NOW_MS + 2000),
         "a new window"
     );
-    // Concurrent hits from many connections (instances) are all counted.
+    // 100 takes at once from many connections (instances): exactly the limit pass.
     let store: Arc<dyn Store> = store;
-    join_all((0..100).map(|_| {
+    let hits = join_all((0..100).map(|_| {
         let store = store.clone();
-        async move { store.count_hits("burst", 1, 60_000, NOW_MS).await }
+        async move { store.take_hit("burst", 10, 60_000, NOW_MS).await }
     }))
     .await
     .into_iter()
     .collect::<Result<Vec<_>, _>>()?;
-    assert_eq!(store.count_hits("burst", 0, 60_000, NOW_MS).await?.0, 100);
+    assert_eq!(hits.iter().filter(|(n, _)| *n <= 10).count(), 10);
+    assert_eq!(store.take_hit("burst", 10, 60_000, NOW_MS).await?.0, 11);
     assert_eq!(store.prune_rate_limits(NOW_MS + 60_000).await?, 2);
-    assert_eq!(store.count_hits("burst", 0, 60_000, NOW_MS).await?.0, 0);
+    assert_eq!(
+        store
+            .take_hit("burst", 10, 60_000, NOW_MS + 60_000)
+            .await?
+            .0,
+        1
+    );
     Ok(())
 }
 
@@ -403,7 +424,8 @@ async fn counts_leave_out_expired_sessions_before_and_after_pruning() -> TestRes
     for lifetime in [10, 10, 10, 1000] {
         store.create_session(user, NOW, lifetime, "s").await?;
     }
-    let later = NOW + 10;
+    // The IDs are NOW..NOW+3; each lasts its lifetime from its ID.
+    let later = NOW + 20;
     assert_eq!(
         store.list_sessions(user, later, PAGE).await?.count,
         1,
@@ -447,7 +469,8 @@ async fn in_memory_sqlite_lists_through_the_pool() -> TestResult {
     for lifetime in [5, 100, 100] {
         store.create_session(user, NOW, lifetime, "s").await?;
     }
-    let later = NOW + 10;
+    // The IDs are NOW..NOW+3; each lasts its lifetime from its ID.
+    let later = NOW + 20;
     let list = store.list_sessions(user, later, PAGE).await?;
     assert_eq!((list.count, list.items.len()), (2, 2));
     assert!(list.items[0].id > list.items[1].id, "newest first");

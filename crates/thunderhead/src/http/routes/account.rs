@@ -32,21 +32,25 @@ async fn register(
     headers: HeaderMap,
     fields: Fields,
 ) -> ApiResult<impl IntoResponse> {
+    // The sign-up limit comes before the body's fields.
+    let mut admission = state.app.admit_registration(ip).await?;
     let mut check = fields.check();
     let username = check.text("username");
     let email = check.text("email");
     let password = check.text("password");
     let repeat_password = check.text("repeatPassword");
     let remember = check.optional_flag("rememberMe").unwrap_or(false);
-    let form = check.finish().map(|()| Registration {
-        username,
-        email,
-        password,
-        repeat_password,
-        remember,
-        session_name: session_name_from(&headers),
-    });
-    let (issued, decision) = state.app.register(form, ip).await?;
+    let form = admission
+        .or_release(check.finish().map(|()| Registration {
+            username,
+            email,
+            password,
+            repeat_password,
+            remember,
+            session_name: session_name_from(&headers),
+        }))
+        .await?;
+    let (issued, decision) = state.app.register(admission, form).await?;
     Ok((
         StatusCode::CREATED,
         RateLimitHeaders(decision),

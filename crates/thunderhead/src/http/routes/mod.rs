@@ -1,6 +1,7 @@
 //! One resource per file, each with its routes beside its handlers.
 
 pub mod account;
+pub mod health;
 pub mod own_sessions;
 pub mod sanity;
 pub mod user_sessions;

@@ -23,7 +23,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route_layer(from_fn_with_state(state.clone(), guard::public));
     let signed_in = Router::new()
         .route("/api/user/session", get(current))
-        .route("/api/user/session/{id}", get(one).delete(revoke_one))
+        .route("/api/user/session/{sid}", get(one).delete(revoke_one))
         .route("/api/user/sessions", get(list).delete(revoke_listed))
         .route("/api/user/sessions/all", delete(revoke_all))
         .route_layer(from_fn_with_state(state.clone(), guard::user));
@@ -36,17 +36,21 @@ async fn login(
     headers: HeaderMap,
     fields: Fields,
 ) -> ApiResult<impl IntoResponse> {
+    // The login limit comes before the body's fields.
+    let mut admission = state.app.admit_login(ip).await?;
     let mut check = fields.check();
-    let username = check.text("username");
-    let password = check.text("password");
+    let username = check.non_empty_text("username");
+    let password = check.non_empty_text("password");
     let remember = check.optional_flag("rememberMe").unwrap_or(false);
-    let credentials = check.finish().map(|()| Credentials {
-        username,
-        password,
-        remember,
-        session_name: session_name_from(&headers),
-    });
-    let (issued, decision) = state.app.login(credentials, ip).await?;
+    let credentials = admission
+        .or_release(check.finish().map(|()| Credentials {
+            username,
+            password,
+            remember,
+            session_name: session_name_from(&headers),
+        }))
+        .await?;
+    let (issued, decision) = state.app.login(admission, credentials, ip).await?;
     Ok((
         StatusCode::CREATED,
         RateLimitHeaders(decision),
