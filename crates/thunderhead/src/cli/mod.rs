@@ -106,7 +106,11 @@ where
             Command::Migrate => store::connect(&config.database_url, &config.pool)
                 .await
                 .map(|_| tracing::info!("database schema is up to date"))
-                .map_err(StartError::Runtime),
+                .map_err(|e| {
+                    StartError::Runtime(
+                        e.context(format!("cannot open database {}", config.database_url)),
+                    )
+                }),
             Command::Config => Ok(()),
             Command::User(command) => user::run(config, command).await,
         }

@@ -72,6 +72,14 @@ pub fn spawn_server(
     env: &Env,
     extra_env: &[(&str, &str)],
 ) -> Result<(Child, String), Box<dyn std::error::Error + Send + Sync>> {
+    spawn_server_logged(env, extra_env).map(|(child, base, _)| (child, base))
+}
+
+/// `spawn_server`, also returning what the server logged up to its address.
+pub fn spawn_server_logged(
+    env: &Env,
+    extra_env: &[(&str, &str)],
+) -> Result<(Child, String, String), Box<dyn std::error::Error + Send + Sync>> {
     let mut cmd = env.command();
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
@@ -97,7 +105,7 @@ pub fn spawn_server(
                 .to_owned();
             // Keep draining the log so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines.by_ref() {});
-            return Ok((child, format!("http://{addr}")));
+            return Ok((child, format!("http://{addr}"), seen));
         }
     }
     let _ = child.kill();

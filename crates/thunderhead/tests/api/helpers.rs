@@ -219,6 +219,8 @@ impl TestApp {
     pub fn config(configure: impl FnOnce(&mut Config)) -> Config {
         let mut config = Config {
             hash_cost: TEST_HASH_COST,
+            // Tests fire many logins at once; the queue bound has tests of its own.
+            hash_queue: 1024,
             ..Config::default()
         };
         configure(&mut config);
@@ -250,8 +252,12 @@ impl TestApp {
             config.prune_interval,
             state.app.housekeeping.clone(),
         );
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+        // The configured address on an ephemeral port; reached over loopback whatever it is.
+        let listener = TcpListener::bind((config.listen.ip(), 0)).await?;
+        let mut addr = listener.local_addr()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
         let (tx, rx) = oneshot::channel::<()>();
         let served = state.clone();
         tokio::spawn(async move {

@@ -232,3 +232,41 @@ async fn forwarded_for_is_ignored_from_untrusted_peers() -> TestResult {
         .assert_error(429, "RATELIMITED_ERROR");
     Ok(())
 }
+
+/// Listening on `[::]`, IPv4 peers arrive as `::ffff:a.b.c.d`; a trusted IPv4 proxy must
+/// still be recognised, or every client behind it shares its budget.
+#[tokio::test]
+async fn a_mapped_ipv4_proxy_is_trusted_and_ipv6_clients_share_their_64() -> TestResult {
+    let app = TestApp::spawn_with(|c| {
+        c.listen = "[::]:0".parse().unwrap_or_else(|_| unreachable!());
+        c.rate_limits = RateLimits {
+            general: limit(1, 60),
+            ..RateLimits::OFF
+        };
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap_or_else(|_| unreachable!())];
+    })
+    .await;
+    let from = |ip: &'static str| {
+        app.send(
+            app.client
+                .get(format!("{}/api", app.base))
+                .header("X-Forwarded-For", ip),
+        )
+    };
+    assert_eq!(from("203.0.113.1").await.status, 200);
+    assert_eq!(
+        from("203.0.113.2").await.status,
+        200,
+        "another client behind the proxy has its own budget"
+    );
+    from("203.0.113.1")
+        .await
+        .assert_error(429, "RATELIMITED_ERROR");
+    // One /64 is one client: its addresses share one budget; the next /64 is another.
+    assert_eq!(from("2001:db8:0:1::1").await.status, 200);
+    from("2001:db8:0:1:ffff::2")
+        .await
+        .assert_error(429, "RATELIMITED_ERROR");
+    assert_eq!(from("2001:db8:0:2::1").await.status, 200);
+    Ok(())
+}

@@ -183,3 +183,88 @@ async fn a_warm_token_is_refused_on_the_very_next_request() -> TestResult {
         .assert_error(401, "INVALID_SESSION_ERROR");
     Ok(())
 }
+
+/// The same token with its signature's S replaced by n - S, which plain ECDSA also accepts.
+fn high_s_twin(token: &str) -> String {
+    use p256::ecdsa::Signature;
+    let (signed, signature) = token.rsplit_once('.').unwrap_or_default();
+    let bytes = URL_SAFE_NO_PAD.decode(signature).unwrap_or_default();
+    let signature = Signature::from_slice(&bytes).expect("a P-256 signature");
+    let (r, s) = signature.split_scalars();
+    let twin = Signature::from_scalars(r, -*s).expect("n - s is a valid scalar");
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(twin.to_bytes()))
+}
+
+#[tokio::test]
+async fn a_token_has_one_spelling_and_names_its_key() -> TestResult {
+    let app = TestApp::spawn().await;
+    app.create_user("alice", false).await;
+    for _ in 0..8 {
+        let token = app.login("alice").await;
+        let header: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap_or_default())?,
+        )?;
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(header["kid"], app.state.app.tokens.kid());
+        assert_eq!(app.get("/api/user/session", &token).await.status, 200);
+        app.get("/api/user/session", &high_s_twin(&token))
+            .await
+            .assert_error(401, "INVALID_SESSION_ERROR");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_password_hashed_at_an_older_cost_is_rehashed_at_login() -> TestResult {
+    use thunderhead::clock::Clock;
+    use thunderhead::domain::password::{HashCost, PasswordHasher};
+    use thunderhead::store::NewUser;
+    let app = TestApp::spawn().await;
+    // An account whose hash was made when the cost was lower.
+    let older = HashCost {
+        memory_kib: 128,
+        ..crate::helpers::TEST_HASH_COST
+    };
+    let old_hash = PasswordHasher::new(older, 1, 1)?
+        .hash(crate::helpers::PASSWORD.into())
+        .await?;
+    let user = app
+        .store
+        .create_user(
+            &NewUser {
+                username: "alice".into(),
+                email: "alice@example.com".into(),
+                password_hash: old_hash.clone(),
+                staff: false,
+            },
+            app.clock.now_ms(),
+        )
+        .await?;
+    let first = app.login("alice").await;
+    let stored = app
+        .store
+        .user_by_id(user.id)
+        .await?
+        .map(|u| u.password_hash)
+        .unwrap_or_default();
+    assert_ne!(stored, old_hash, "rehashed");
+    let cost = crate::helpers::TEST_HASH_COST;
+    assert!(
+        stored.starts_with(&format!(
+            "$argon2id$v=19$m={},t={},p={}$",
+            cost.memory_kib, cost.iterations, cost.parallelism
+        )),
+        "{stored}"
+    );
+    // Same password, same sessions: nothing else changed.
+    assert_eq!(app.get("/api/user/session", &first).await.status, 200);
+    let again = app.login("alice").await;
+    assert_eq!(app.get("/api/user/session", &again).await.status, 200);
+    let unchanged = app
+        .store
+        .user_by_id(user.id)
+        .await?
+        .map(|u| u.password_hash);
+    assert_eq!(unchanged, Some(stored), "an up-to-date hash is left alone");
+    Ok(())
+}
