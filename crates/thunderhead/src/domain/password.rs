@@ -78,6 +78,28 @@ pub struct HashStats {
     pub abandoned: AtomicU64,
     /// Jobs refused because the queue was full.
     pub refused: AtomicU64,
+    /// When a refusal was last logged (milliseconds since the UNIX epoch), so a flood makes a
+    /// line every few seconds, not one per request.
+    refusal_logged_ms: AtomicU64,
+}
+
+impl HashStats {
+    fn count_refusal(&self) {
+        const EVERY_MS: u64 = 10_000;
+        let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let last = self.refusal_logged_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) >= EVERY_MS
+            && self
+                .refusal_logged_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(refused_so_far = refused, "password checks refused with 429: every hashing thread is busy and the queue is full");
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -146,7 +168,7 @@ impl PasswordHasher {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(flume::TrySendError::Full(_)) => {
-                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                self.stats.count_refusal();
                 return Err(HashError::Overloaded);
             }
             Err(flume::TrySendError::Disconnected(_)) => {

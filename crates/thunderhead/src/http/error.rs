@@ -112,7 +112,6 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                tracing::warn!("password check refused: the hashing queue is full");
             }
             ApiError::RequestTimeout => {
                 // The rest of the body may still be on its way; the connection cannot be reused.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use ipnet::IpNet;
@@ -48,7 +48,7 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(routes::sanity::routes(&state))
         .merge(routes::health::routes())
         .merge(routes::own_sessions::routes(&state))
@@ -59,8 +59,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(guard::no_endpoint)
         .method_not_allowed_fallback(guard::no_endpoint)
         .layer(from_fn_with_state(state.clone(), time_limit))
-        .layer(from_fn(log::log_request))
-        .with_state(state)
+        .with_state(state);
+    log::layer(routes)
 }
 
 /// Answers a request still running after the request timeout: 408 if its body is still

@@ -1,12 +1,13 @@
 //! The `thunderhead` binary itself: serving, shutting down, and the user commands.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::helpers::{TestDb, TestResult};
+use crate::process::Process;
 
 const BIN: &str = env!("CARGO_BIN_EXE_thunderhead");
 
@@ -32,7 +33,7 @@ impl Env {
         })
     }
 
-    fn command(&self) -> Command {
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.current_dir(self.dir.path())
             .env_clear()
@@ -68,48 +69,29 @@ impl Env {
 }
 
 /// Starts `thunderhead serve` on an ephemeral port and reads the address from its log.
-pub fn spawn_server(
+pub async fn spawn_server(
     env: &Env,
     extra_env: &[(&str, &str)],
-) -> Result<(Child, String), Box<dyn std::error::Error + Send + Sync>> {
-    spawn_server_logged(env, extra_env).map(|(child, base, _)| (child, base))
-}
-
-/// `spawn_server`, also returning what the server logged up to its address.
-pub fn spawn_server_logged(
-    env: &Env,
-    extra_env: &[(&str, &str)],
-) -> Result<(Child, String, String), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(Process, String), Box<dyn std::error::Error + Send + Sync>> {
     let mut cmd = env.command();
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info,thunderhead::http=debug")
         .env("NO_COLOR", "1");
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = String::new();
-    while Instant::now() < deadline {
-        let Some(line) = lines.next() else { break };
-        let line = line?;
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(rest) = line.split("address=").nth(1) {
-            let addr = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            // Keep draining the log so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines.by_ref() {});
-            return Ok((child, format!("http://{addr}"), seen));
-        }
-    }
-    let _ = child.kill();
-    Err(format!("server did not report its address:\n{seen}").into())
+    let mut server = Process::spawn("thunderhead serve", cmd)?;
+    let base = server
+        .wait_for_output(
+            "the server to say its address",
+            Duration::from_secs(30),
+            |out| {
+                let rest = out.split("address=").nth(1)?;
+                Some(format!("http://{}", rest.split_whitespace().next()?))
+            },
+        )
+        .await?;
+    Ok((server, base))
 }
 
 #[tokio::test]
@@ -155,7 +137,7 @@ async fn user_commands_and_serve_work_together() -> TestResult {
     )?;
     assert_eq!(code, 2, "empty stdin is an empty password: {err}");
 
-    let (mut server, base) = spawn_server(&env, &[("THUNDERHEAD_RATE_LIMITS", "off")])?;
+    let (mut server, base) = spawn_server(&env, &[("THUNDERHEAD_RATE_LIMITS", "off")]).await?;
     let client = reqwest::Client::new();
     let login = client
         .post(format!("{base}/api/user/session"))
@@ -197,18 +179,8 @@ async fn user_commands_and_serve_work_together() -> TestResult {
     assert!(err.contains("ghost"));
 
     // SIGTERM: a graceful stop with exit status 0.
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()?;
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = server.try_wait()? {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    server.terminate()?;
+    let exit = server.wait_exit(Duration::from_secs(15)).await?;
     assert!(exit.success(), "{exit:?}");
     assert!(
         env.dir.path().join("thunderhead-key.pem").exists(),
@@ -311,7 +283,7 @@ async fn sigterm_lets_in_flight_requests_finish() -> TestResult {
         input.write_all(b"pw\n")?;
     }
     assert!(child.wait()?.success());
-    let (mut server, base) = spawn_server(&env, &slow)?;
+    let (mut server, base) = spawn_server(&env, &slow).await?;
     let login = tokio::spawn(async move {
         reqwest::Client::new()
             .post(format!("{base}/api/user/session"))
@@ -320,30 +292,23 @@ async fn sigterm_lets_in_flight_requests_finish() -> TestResult {
             .await
             .map(|r| (r.status().as_u16(), Instant::now()))
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(
-        server.try_wait()?.is_none(),
-        "the server is still up before the signal"
-    );
-    let status = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()?;
+    // The server's own word that the login is in flight, rather than a guess at how long.
+    server
+        .wait_for_output("the login to start", Duration::from_secs(15), |out| {
+            out.lines()
+                .any(|l| l.contains("started") && l.contains("/api/user/session"))
+                .then_some(())
+        })
+        .await?;
+    server.terminate()?;
     let signalled = Instant::now();
-    assert!(status.success());
     let (login_status, answered) = login.await??;
     assert_eq!(login_status, 201, "the in-flight login was answered");
     assert!(
         answered > signalled,
         "the login was still in flight when the signal arrived"
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = server.try_wait()? {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = server.wait_exit(Duration::from_secs(15)).await?;
     assert!(exit.success(), "{exit:?}");
     Ok(())
 }

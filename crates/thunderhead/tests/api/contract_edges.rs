@@ -4,23 +4,20 @@
 
 use reqwest::Method;
 use serde_json::json;
-use thunderhead::ratelimit::{Limit, RateLimits};
+use thunderhead::ratelimit::RateLimits;
 
-use crate::helpers::{TestApp, TestResult, PASSWORD};
+use crate::helpers::{assert_lifetime, limit, TestApp, TestResult, PASSWORD};
 
 fn general(requests: u32) -> RateLimits {
     RateLimits {
-        general: Some(Limit {
-            requests,
-            window_secs: 60,
-        }),
+        general: limit(requests, 60),
         ..RateLimits::OFF
     }
 }
 
 #[tokio::test]
 async fn the_sanity_endpoint_and_unknown_paths_are_limited_probes_are_not() -> TestResult {
-    let app = TestApp::spawn_with(|c| c.rate_limits = general(3)).await;
+    let app = TestApp::spawn_limited(general(3)).await;
     for (path, status, remaining) in [
         ("/api", 200, "2"),
         ("/api/no/such/thing", 404, "1"),
@@ -190,9 +187,7 @@ async fn a_day_is_exactly_a_day_from_the_sessions_own_id() -> TestResult {
     // count from those IDs.
     for _ in 0..3 {
         let token = app.login("alice").await;
-        let session = app.get("/api/user/session", &token).await.body;
-        let (iat, exp) = (session["iat"].as_i64(), session["exp"].as_i64());
-        assert_eq!(exp.zip(iat).map(|(e, i)| e - i), Some(86_400), "{session}");
+        assert_lifetime(&app, &token, None, 86_400).await;
     }
     Ok(())
 }

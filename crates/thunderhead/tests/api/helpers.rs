@@ -37,6 +37,28 @@ pub enum TestDb {
     Postgres { admin_url: String, schema: String },
 }
 
+/// Whether `TEST_LOG` asks for the servers' logs: in-process servers log to the test's
+/// output, child processes have theirs printed when they end.
+pub fn test_log() -> bool {
+    std::env::var("TEST_LOG").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// With `TEST_LOG=1`, every in-process server logs through one subscriber to the test output
+/// (`RUST_LOG` filters it, `info` by default).
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if test_log() {
+        ONCE.call_once(|| {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        });
+    }
+}
+
 /// The PostgreSQL server tests may use, if any.
 pub fn postgres_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL")
@@ -194,7 +216,35 @@ impl Resp {
     }
 }
 
+/// `requests` per `window_secs`, as a setting.
+pub fn limit(requests: u32, window_secs: u64) -> Option<thunderhead::ratelimit::Limit> {
+    Some(thunderhead::ratelimit::Limit {
+        requests,
+        window_secs,
+    })
+}
+
+/// The session behind `token` ends exactly `lifetime` seconds after its `iat`, and `answer`
+/// (the login's body, if given) says the same `exp`.
+pub async fn assert_lifetime(app: &TestApp, token: &str, answer: Option<&Value>, lifetime: i64) {
+    let session = app.get("/api/user/session", token).await.body;
+    let (iat, exp) = (session["iat"].as_i64(), session["exp"].as_i64());
+    assert_eq!(
+        exp.zip(iat).map(|(e, i)| e - i),
+        Some(lifetime),
+        "{session}"
+    );
+    if let Some(answer) = answer {
+        assert_eq!(answer["exp"], session["exp"]);
+    }
+}
+
 impl TestApp {
+    /// A server with only the given limits on.
+    pub async fn spawn_limited(limits: RateLimits) -> Self {
+        Self::spawn_with(|c| c.rate_limits = limits).await
+    }
+
     /// A server with every rate limit off.
     pub async fn spawn() -> Self {
         Self::spawn_with(|c| c.rate_limits = RateLimits::OFF).await
@@ -233,6 +283,7 @@ impl TestApp {
         db: TestDb,
         store: Arc<dyn Store>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        init_test_log();
         let clock = Arc::new(ManualClock::new(chrono::Utc::now().timestamp_millis()));
         // As in production: counters shared through PostgreSQL, in memory on SQLite.
         let counters: Arc<dyn CounterStore> = match &db {

@@ -8,16 +8,9 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::json;
 use thunderhead::domain::password::HashCost;
-use thunderhead::ratelimit::{Limit, RateLimits};
+use thunderhead::ratelimit::RateLimits;
 
-use crate::helpers::{Resp, TestApp, TestResult, PASSWORD};
-
-fn limit(requests: u32, window_secs: u64) -> Option<Limit> {
-    Some(Limit {
-        requests,
-        window_secs,
-    })
-}
+use crate::helpers::{limit, Resp, TestApp, TestResult, PASSWORD};
 
 fn trusting_localhost(c: &mut thunderhead::config::Config) {
     c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap_or_else(|_| unreachable!())];
@@ -98,11 +91,9 @@ async fn two_hundred_guesses_from_ten_ips_at_one_account_check_at_most_the_limit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_correct_logins_at_once_pass_a_limit_of_one_once() -> TestResult {
-    let app = TestApp::spawn_with(|c| {
-        c.rate_limits = RateLimits {
-            login: limit(1, 60),
-            ..RateLimits::OFF
-        };
+    let app = TestApp::spawn_limited(RateLimits {
+        login: limit(1, 60),
+        ..RateLimits::OFF
     })
     .await;
     app.create_user("alice", false).await;
@@ -118,11 +109,9 @@ async fn ten_correct_logins_at_once_pass_a_limit_of_one_once() -> TestResult {
 
 #[tokio::test]
 async fn failed_logins_give_their_login_slot_back() -> TestResult {
-    let app = TestApp::spawn_with(|c| {
-        c.rate_limits = RateLimits {
-            login: limit(1, 60),
-            ..RateLimits::OFF
-        };
+    let app = TestApp::spawn_limited(RateLimits {
+        login: limit(1, 60),
+        ..RateLimits::OFF
     })
     .await;
     app.create_user("alice", false).await;
@@ -148,11 +137,9 @@ async fn failed_logins_give_their_login_slot_back() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_sign_ups_at_once_pass_a_limit_of_one_once() -> TestResult {
-    let app = TestApp::spawn_with(|c| {
-        c.rate_limits = RateLimits {
-            register: limit(1, 1800),
-            ..RateLimits::OFF
-        };
+    let app = TestApp::spawn_limited(RateLimits {
+        register: limit(1, 1800),
+        ..RateLimits::OFF
     })
     .await;
     let signup = |i: usize| {
@@ -168,11 +155,9 @@ async fn five_sign_ups_at_once_pass_a_limit_of_one_once() -> TestResult {
 
 #[tokio::test]
 async fn a_failed_sign_up_gives_its_slot_back() -> TestResult {
-    let app = TestApp::spawn_with(|c| {
-        c.rate_limits = RateLimits {
-            register: limit(1, 1800),
-            ..RateLimits::OFF
-        };
+    let app = TestApp::spawn_limited(RateLimits {
+        register: limit(1, 1800),
+        ..RateLimits::OFF
     })
     .await;
     let mismatch = json!({"username": "one", "email": "one@example.com", "password": "p", "repeatPassword": "q"});
@@ -191,14 +176,15 @@ async fn a_failed_sign_up_gives_its_slot_back() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_login_flood_is_answered_429_and_a_real_user_still_gets_in() -> TestResult {
-    // One hashing thread, a short queue and costly hashes: 120 wrong passwords at once, each
-    // from its own address and inside every limit, would queue seconds of hashing, past the
-    // request timeout (500s, before the queue was bounded).
+    // One hashing thread, a short queue and costly hashes (tens of milliseconds each): 200
+    // wrong passwords at once, each from its own address and inside every limit, would queue
+    // seconds of hashing, past the 3 s request timeout (500s, before the queue was bounded).
+    // Bounded, no request waits for more than five hashes.
     let app = TestApp::spawn_with(|c| {
         c.rate_limits = RateLimits::OFF;
         c.hash_threads = 1;
         c.hash_queue = 4;
-        c.request_timeout = Duration::from_secs(2);
+        c.request_timeout = Duration::from_secs(3);
         c.hash_cost = HashCost {
             memory_kib: 16 * 1024,
             iterations: 4,
@@ -209,7 +195,7 @@ async fn a_login_flood_is_answered_429_and_a_real_user_still_gets_in() -> TestRe
     .await;
     app.create_user("alice", false).await;
     let app = &app;
-    let flood = join_all((0..120).map(|i| {
+    let flood = join_all((0..200).map(|i| {
         let ip = format!("10.{}.{}.1", i / 200, i % 200);
         async move { login_from(app, &ip, "alice", "wrong").await }
     }));
@@ -220,7 +206,7 @@ async fn a_login_flood_is_answered_429_and_a_real_user_still_gets_in() -> TestRe
     let (answers, real) = tokio::join!(flood, real);
     // `send` has already asserted that none of them was a 500.
     assert!(tally(&answers, 429) > 0, "the queue overflowed");
-    assert_eq!(tally(&answers, 401) + tally(&answers, 429), 120);
+    assert_eq!(tally(&answers, 401) + tally(&answers, 429), 200);
     for refused in answers.iter().filter(|r| r.status == 429) {
         refused.assert_error(429, "RATELIMITED_ERROR");
         assert_eq!(refused.header("retry-after"), Some("1"));

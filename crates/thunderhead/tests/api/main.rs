@@ -16,6 +16,7 @@ mod login;
 mod multi_instance;
 mod outage;
 mod own_sessions;
+mod process;
 mod rate_limits;
 mod sanity;
 mod settings;

@@ -8,23 +8,15 @@ use serde_json::{json, Value};
 
 use crate::cli::{spawn_server, Env};
 use crate::helpers::TestResult;
+use crate::process::Process;
 
 const PASSWORD: &str = "instance pass";
 
 struct Cluster {
     _env: Env,
     bases: Vec<String>,
-    servers: Vec<std::process::Child>,
+    _servers: Vec<Process>,
     client: reqwest::Client,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for server in &mut self.servers {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-    }
 }
 
 impl Cluster {
@@ -41,7 +33,7 @@ impl Cluster {
         let mut servers = Vec::new();
         let mut bases = Vec::new();
         for _ in 0..instances {
-            let (child, base) = spawn_server(&env, limits)?;
+            let (child, base) = spawn_server(&env, limits).await?;
             servers.push(child);
             bases.push(base);
         }
@@ -58,7 +50,7 @@ impl Cluster {
         Ok(Self {
             _env: env,
             bases,
-            servers,
+            _servers: servers,
             client: reqwest::Client::new(),
         })
     }

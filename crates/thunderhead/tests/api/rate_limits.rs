@@ -1,23 +1,14 @@
 use reqwest::Method;
 use serde_json::json;
-use thunderhead::ratelimit::{Limit, RateLimits};
+use thunderhead::ratelimit::RateLimits;
 
-use crate::helpers::{TestApp, TestResult, PASSWORD};
-
-fn limit(requests: u32, window_secs: u64) -> Option<Limit> {
-    Some(Limit {
-        requests,
-        window_secs,
-    })
-}
+use crate::helpers::{limit, TestApp, TestResult, PASSWORD};
 
 #[tokio::test]
 async fn general_limit_reports_headers_and_answers_429() -> TestResult {
-    let app = TestApp::spawn_with(|c| {
-        c.rate_limits = RateLimits {
-            general: limit(3, 60),
-            ..RateLimits::OFF
-        }
+    let app = TestApp::spawn_limited(RateLimits {
+        general: limit(3, 60),
+        ..RateLimits::OFF
     })
     .await;
     let (_, token) = app.user_with_token("alice", false).await;
@@ -70,11 +61,9 @@ async fn general_limit_reports_headers_and_answers_429() -> TestResult {
 
 #[tokio::test]
 async fn limits_come_after_auth_ban_and_staff_checks() -> TestResult {
-    let app = TestApp::spawn_with(|c| {
-        c.rate_limits = RateLimits {
-            general: limit(1, 60),
-            ..RateLimits::OFF
-        }
+    let app = TestApp::spawn_limited(RateLimits {
+        general: limit(1, 60),
+        ..RateLimits::OFF
     })
     .await;
     let (_, token) = app.user_with_token("alice", false).await;
@@ -104,11 +93,9 @@ async fn limits_come_after_auth_ban_and_staff_checks() -> TestResult {
 
 #[tokio::test]
 async fn one_successful_login_per_window() -> TestResult {
-    let app = TestApp::spawn_with(|c| {
-        c.rate_limits = RateLimits {
-            login: limit(1, 60),
-            ..RateLimits::OFF
-        }
+    let app = TestApp::spawn_limited(RateLimits {
+        login: limit(1, 60),
+        ..RateLimits::OFF
     })
     .await;
     app.create_user("alice", false).await;
@@ -136,11 +123,9 @@ async fn one_successful_login_per_window() -> TestResult {
 
 #[tokio::test]
 async fn one_signup_per_window() -> TestResult {
-    let app = TestApp::spawn_with(|c| {
-        c.rate_limits = RateLimits {
-            register: limit(1, 1800),
-            ..RateLimits::OFF
-        }
+    let app = TestApp::spawn_limited(RateLimits {
+        register: limit(1, 1800),
+        ..RateLimits::OFF
     })
     .await;
     let signup = |name: &str| json!({"username": name, "email": format!("{name}@example.com"), "password": "p", "repeatPassword": "p"});
@@ -211,11 +196,9 @@ async fn wrong_passwords_are_limited_per_ip_and_per_account() -> TestResult {
 
 #[tokio::test]
 async fn forwarded_for_is_ignored_from_untrusted_peers() -> TestResult {
-    let app = TestApp::spawn_with(|c| {
-        c.rate_limits = RateLimits {
-            general: limit(1, 60),
-            ..RateLimits::OFF
-        }
+    let app = TestApp::spawn_limited(RateLimits {
+        general: limit(1, 60),
+        ..RateLimits::OFF
     })
     .await;
     let public = |ip: &'static str| {

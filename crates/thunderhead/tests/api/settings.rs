@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::cli::{spawn_server, spawn_server_logged, Env};
+use crate::cli::{spawn_server, Env};
 use crate::helpers::TestResult;
 
 const BIN: &str = env!("CARGO_BIN_EXE_thunderhead");
@@ -302,14 +302,13 @@ fn unknown_variables_are_warned_about_and_passwords_never_shown() -> TestResult 
 #[tokio::test]
 async fn the_readmes_proxy_setting_starts_the_server() -> TestResult {
     let env = Env::new().await?;
-    let (mut child, base) = spawn_server(
+    let (_server, base) = spawn_server(
         &env,
         &[("THUNDERHEAD_TRUSTED_PROXIES", "10.0.0.10,127.0.0.1/32")],
-    )?;
+    )
+    .await?;
     let resp = reqwest::get(format!("{base}/api")).await?;
     assert_eq!(resp.status(), 200);
-    let _ = child.kill();
-    let _ = child.wait();
     Ok(())
 }
 
@@ -318,14 +317,14 @@ async fn an_exposed_key_is_warned_about_and_a_different_key_refused() -> TestRes
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new().await?;
     let key = env.dir.path().join("thunderhead-key.pem");
-    let (mut child, _base, log) = spawn_server_logged(&env, &[])?;
-    let _ = child.kill();
-    let _ = child.wait();
+    let (server, _) = spawn_server(&env, &[]).await?;
+    let log = server.output();
+    drop(server);
     assert!(!log.contains("readable by group"), "created 0600: {log}");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
-    let (mut child, _base, log) = spawn_server_logged(&env, &[])?;
-    let _ = child.kill();
-    let _ = child.wait();
+    let (server, _) = spawn_server(&env, &[]).await?;
+    let log = server.output();
+    drop(server);
     assert!(log.contains("readable by group or others"), "{log}");
     // Another key on the same database: every token would be refused here, so no start.
     std::fs::remove_file(&key)?;
