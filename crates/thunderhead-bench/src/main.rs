@@ -71,12 +71,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (url, cleanup) = match &args.database_url {
         Some(url) if url.starts_with("postgres") => {
             let schema = format!("thunderhead_bench_{}", rand::random::<u32>());
-            let admin = seed::Db::open(url).await?;
-            if let seed::Db::Postgres(pool) = &admin {
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(pool)
-                    .await?;
-            }
+            let admin = seed::Admin::open(url).await?;
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&admin.0)
+                .await?;
             let sep = if url.contains('?') { '&' } else { '?' };
             (
                 format!("{url}{sep}options=-c%20search_path%3D{schema}"),
@@ -90,9 +88,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
     };
     let outcome = bench(&args, &url, dir.path()).await;
-    if let Some((seed::Db::Postgres(pool), schema)) = cleanup {
+    if let Some((admin, schema)) = cleanup {
         let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&pool)
+            .execute(&admin.0)
             .await;
     }
     outcome
@@ -105,9 +103,9 @@ async fn bench(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<
         parallelism: args.argon2[2],
     };
     eprintln!("seeding accounts and {} sessions…", args.sessions);
-    let [_, one, many, _, fifty] = <[_; 5]>::try_from(seed::accounts(url, cost).await?)
+    let db = seed::Seeder::open(url).await?;
+    let [_, one, many, _, fifty] = <[_; 5]>::try_from(db.accounts(cost).await?)
         .map_err(|_| anyhow::anyhow!("seeding made the wrong number of accounts"))?;
-    let db = seed::Db::open(url).await?;
     let now = unix_now();
     let far = now + 30 * 24 * 3600;
     db.add_sessions(many, now - 1_000_000, args.sessions, far)
@@ -235,7 +233,7 @@ async fn bench(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<
     // bulk revocations on the steady state after it.
     let seeded_for = seeding.elapsed();
     let purge_started = Instant::now();
-    while seed::purge_pending(&db).await? {
+    while db.purge_pending().await? {
         anyhow::ensure!(
             purge_started.elapsed() < Duration::from_secs(120),
             "the purge did not finish in 2 minutes"

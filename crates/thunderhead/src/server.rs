@@ -1,10 +1,8 @@
 //! Putting the pieces together: state from settings, the background pruner, and `run`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -12,7 +10,7 @@ use crate::domain::password::PasswordHasher;
 use crate::domain::token::{KeyOrigin, TokenKeys};
 use crate::http::{self, AppState, Directory, HttpSettings};
 use crate::ratelimit::{CounterStore, MemoryCounters, RateLimiter, StoreCounters};
-use crate::service::{Accounts, App, Lifetimes};
+use crate::service::{App, Lifetimes, Parts};
 use crate::store::{self, Backend, Store};
 
 /// Builds the shared state from settings and already opened resources. `shared_counters`
@@ -24,12 +22,10 @@ pub fn app_state(
     shared_counters: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<AppState> {
-    let hasher = PasswordHasher::new(config.hash_cost, config.hash_threads, config.hash_queue)?;
-    let local_counters = Arc::new(MemoryCounters::default());
-    let app = App {
-        accounts: Accounts::new(store.clone(), clock.clone(), hasher),
+    let app = App::new(Parts {
+        hasher: PasswordHasher::new(config.hash_cost, config.hash_threads, config.hash_queue)?,
         limiter: RateLimiter::new(
-            local_counters,
+            Arc::new(MemoryCounters::default()),
             shared_counters,
             clock.clone(),
             config.rate_limits,
@@ -38,8 +34,7 @@ pub fn app_state(
         clock,
         tokens,
         lifetimes: Lifetimes::default(),
-        housekeeping: Arc::new(Notify::new()),
-    };
+    });
     Ok(AppState {
         app: Arc::new(app),
         http: Arc::new(HttpSettings {
@@ -94,12 +89,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         };
     let state =
         app_state(&config, store, tokens, shared_counters, clock).map_err(StartError::Runtime)?;
-    spawn_pruner(
-        state.app.store.clone(),
-        state.app.clock.clone(),
-        config.prune_interval,
-        state.app.housekeeping.clone(),
-    );
+    state.app.spawn_housekeeping(config.prune_interval);
     let address = listener
         .local_addr()
         .map_err(|e| StartError::Runtime(e.into()))?;
@@ -211,56 +201,6 @@ pub fn raise_descriptor_limit() -> Option<usize> {
     {
         None
     }
-}
-
-/// Housekeeping, every `interval` or as soon as `wake` is notified: deletes expired sessions
-/// (bounded batches found through the expiry index) and the rows a revoke-all left behind,
-/// and forgets ended rate-limit windows. Nothing here is needed for correctness; it keeps the
-/// tables small.
-pub fn spawn_pruner(
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    interval: Duration,
-    wake: Arc<Notify>,
-) -> tokio::task::JoinHandle<()> {
-    // Small batches: on SQLite each holds the one write lock while it runs.
-    const BATCH: u32 = 500;
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {},
-                () = wake.notified() => {},
-            }
-            let (mut pruned, mut purged) = (0u64, 0u64);
-            loop {
-                match store.prune_expired(clock.now_s(), BATCH).await {
-                    Ok(0) => break,
-                    Ok(n) => pruned += n,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "pruning expired sessions failed; will retry");
-                        break;
-                    }
-                }
-            }
-            loop {
-                match store.purge_revoked(BATCH).await {
-                    Ok(None) => break,
-                    Ok(Some(n)) => purged += n,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "purging revoked sessions failed; will retry");
-                        break;
-                    }
-                }
-            }
-            if pruned + purged > 0 {
-                tracing::info!(pruned, purged, "deleted expired and revoked sessions");
-            }
-            if let Err(err) = store.prune_rate_limits(clock.now_ms()).await {
-                tracing::warn!(error = %err, "pruning ended rate-limit windows failed; will retry");
-            }
-        }
-    })
 }
 
 async fn shutdown_signal() {

@@ -2,15 +2,13 @@
 //! the same service rules as the API.
 
 use std::io::{BufRead, IsTerminal};
-use std::sync::Arc;
 
-use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::domain::password::PasswordHasher;
+use crate::domain::BanChange;
 use crate::error::ApiError;
 use crate::server::StartError;
-use crate::service::{AccountEdit, Accounts, NewAccount};
-use crate::store::{self, BanChange};
+use crate::service::{AccountEdit, App, NewAccount};
+use crate::store;
 
 use super::UserCommand;
 
@@ -20,8 +18,7 @@ pub async fn run(config: Config, command: UserCommand) -> Result<(), StartError>
         .map_err(|e| {
             StartError::Runtime(e.context(format!("cannot open database {}", config.database_url)))
         })?;
-    let hasher = PasswordHasher::new(config.hash_cost, 1, 1).map_err(StartError::Runtime)?;
-    let accounts = Accounts::new(store, Arc::new(SystemClock), hasher);
+    let app = App::for_operator(store, config.hash_cost).map_err(StartError::Runtime)?;
     match command {
         UserCommand::Create {
             username,
@@ -29,8 +26,8 @@ pub async fn run(config: Config, command: UserCommand) -> Result<(), StartError>
             staff,
         } => {
             let password = read_password().map_err(StartError::Settings)?;
-            let user = accounts
-                .create(NewAccount {
+            let user = app
+                .create_account(NewAccount {
                     username,
                     email,
                     password,
@@ -46,12 +43,15 @@ pub async fn run(config: Config, command: UserCommand) -> Result<(), StartError>
             );
         }
         UserCommand::Staff { name, off } => {
-            let user = find(&accounts, &name).await?;
+            let user = find(&app, &name).await?;
             let edit = AccountEdit {
                 staff: Some(!off),
                 ..AccountEdit::default()
             };
-            let user = accounts.edit(user.id, edit, None).await.map_err(describe)?;
+            let user = app
+                .edit_account(user.id, edit, None)
+                .await
+                .map_err(describe)?;
             println!(
                 "{} (id {}) is {}",
                 user.username,
@@ -60,16 +60,13 @@ pub async fn run(config: Config, command: UserCommand) -> Result<(), StartError>
             );
         }
         UserCommand::Ban { name, off } => {
-            let user = find(&accounts, &name).await?;
+            let user = find(&app, &name).await?;
             let change = if off {
                 BanChange::Unban
             } else {
                 BanChange::Ban
             };
-            let user = accounts
-                .change_ban(user.id, change)
-                .await
-                .map_err(describe)?;
+            let user = app.change_ban(user.id, change).await.map_err(describe)?;
             println!(
                 "{} (id {}) is {}",
                 user.username,
@@ -85,9 +82,8 @@ pub async fn run(config: Config, command: UserCommand) -> Result<(), StartError>
     Ok(())
 }
 
-async fn find(accounts: &Accounts, name: &str) -> Result<crate::domain::UserRecord, StartError> {
-    accounts
-        .find_by_username(name)
+async fn find(app: &App, name: &str) -> Result<crate::domain::UserRecord, StartError> {
+    app.find_account(name)
         .await
         .map_err(describe)?
         .ok_or_else(|| StartError::Settings(format!("no user named {name:?}")))

@@ -45,6 +45,14 @@ pub struct SessionRecord {
     pub name: String,
 }
 
+/// How a ban changes: set, lift, or flip whatever it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BanChange {
+    Ban,
+    Unban,
+    Toggle,
+}
+
 /// What authenticating a token yields: the session and the owner's standing.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuthRecord {

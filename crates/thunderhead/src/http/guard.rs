@@ -15,7 +15,7 @@ use super::extract::ClientIp;
 use super::ratelimit_headers::RateLimitHeaders;
 use super::AppState;
 use crate::error::ApiError;
-use crate::ratelimit::{client_key, Class};
+use crate::ratelimit::client_key;
 use crate::service::Caller;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +66,10 @@ async fn guard(state: AppState, access: Access, req: Request, next: Next) -> Res
         Some(caller) => format!("user:{}", caller.user()),
         None => format!("ip:{}", client_key(ip)),
     };
-    let decision = match state.app.limiter.hit(Class::General, &key).await {
+    let decision = match state.app.count_request(&key).await {
         Ok(decision) => decision,
-        Err(err) => return ApiError::Internal(err).into_response(),
+        Err(refused) => return refused.into_response(),
     };
-    if let Some(rejected) = decision.filter(|d| !d.allowed) {
-        return ApiError::RateLimited(rejected).into_response();
-    }
     req.extensions_mut().insert(ClientIp(ip));
     if let Some(caller) = caller {
         req.extensions_mut().insert(caller);
@@ -88,14 +85,13 @@ async fn guard(state: AppState, access: Access, req: Request, next: Next) -> Res
 /// The answer to a path that names no endpoint: 404, counted against the client's address.
 async fn unknown_endpoint(state: &AppState, ip: IpAddr) -> Response {
     let key = format!("ip:{}", client_key(ip));
-    match state.app.limiter.hit(Class::General, &key).await {
-        Ok(Some(decision)) if !decision.allowed => ApiError::RateLimited(decision).into_response(),
+    match state.app.count_request(&key).await {
         Ok(decision) => {
             let mut response = ApiError::InvalidEndpoint.into_response();
             RateLimitHeaders(decision).apply(response.headers_mut(), false);
             response
         }
-        Err(err) => ApiError::Internal(err).into_response(),
+        Err(refused) => refused.into_response(),
     }
 }
 

@@ -1,20 +1,11 @@
-//! Accounts: creation, edits, bans, deletion. Shared by the HTTP API and the CLI, so both
-//! apply the same validation and hashing.
+//! Accounts: creation, edits, bans, deletion, for the HTTP API and the CLI alike, so both
+//! apply the same validation and hashing, and wake the same housekeeping.
 
-use std::sync::Arc;
-
-use crate::clock::Clock;
-use crate::domain::password::PasswordHasher;
-use crate::domain::{validate, Listing, Page, SessionId, UserId, UserRecord};
+use crate::domain::{validate, BanChange, Listing, Page, SessionId, UserId, UserRecord};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{BanChange, NewUser, PasswordChange, Store, UserChanges};
+use crate::store::{NewUser, PasswordChange, UserChanges};
 
-#[derive(Clone)]
-pub struct Accounts {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    hasher: PasswordHasher,
-}
+use super::{App, Caller};
 
 /// A new account as given by a person; validated here.
 pub struct NewAccount {
@@ -33,16 +24,8 @@ pub struct AccountEdit {
     pub staff: Option<bool>,
 }
 
-impl Accounts {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, hasher: PasswordHasher) -> Self {
-        Self {
-            store,
-            clock,
-            hasher,
-        }
-    }
-
-    pub async fn create(&self, account: NewAccount) -> ApiResult<UserRecord> {
+impl App {
+    pub async fn create_account(&self, account: NewAccount) -> ApiResult<UserRecord> {
         let mut bad = Vec::new();
         let username = validate::username(&account.username);
         if username.is_none() {
@@ -68,7 +51,7 @@ impl Accounts {
         Ok(self.store.create_user(&user, self.clock.now_ms()).await?)
     }
 
-    pub async fn get(&self, id: UserId) -> ApiResult<UserRecord> {
+    pub async fn account(&self, id: UserId) -> ApiResult<UserRecord> {
         self.store
             .user_by_id(id)
             .await?
@@ -76,48 +59,32 @@ impl Accounts {
     }
 
     /// Usernames are matched case-insensitively; one that cannot exist is simply not found.
-    pub async fn find_by_username(&self, username: &str) -> ApiResult<Option<UserRecord>> {
+    pub async fn find_account(&self, username: &str) -> ApiResult<Option<UserRecord>> {
         match validate::username(username) {
             Some(name) => Ok(self.store.user_by_username(&name).await?),
             None => Ok(None),
         }
     }
 
-    pub async fn list(&self, page: Page) -> ApiResult<Listing<UserRecord>> {
+    pub async fn list_accounts(&self, page: Page) -> ApiResult<Listing<UserRecord>> {
         Ok(self.store.list_users(page).await?)
     }
 
-    /// True when `password` is the account's password. A hash made under other Argon2
-    /// parameters than the configured ones (the cost was raised, say) is replaced by a new one
-    /// while the password is at hand; that failing costs nothing but a line in the log.
-    pub async fn password_matches(&self, user: &UserRecord, password: &str) -> ApiResult<bool> {
-        let verified = self
-            .hasher
-            .verify(password.to_owned(), user.password_hash.clone())
-            .await?;
-        if verified.matches && verified.outdated {
-            if let Err(err) = self.rehash(user, password).await {
-                tracing::warn!(user = %user.id, error = %err, "could not rehash an outdated password hash; will retry at the next login");
-            }
-        }
-        Ok(verified.matches)
+    /// `PATCH /user/:id` by staff. A new password ends the target's sessions, except the
+    /// caller's own when staff edit themselves.
+    pub async fn edit_any_account(
+        &self,
+        caller: &Caller,
+        target: UserId,
+        edit: AccountEdit,
+    ) -> ApiResult<UserRecord> {
+        let keep: Option<SessionId> = (target == caller.user()).then_some(caller.session.id);
+        self.edit_account(target, edit, keep).await
     }
 
-    async fn rehash(&self, user: &UserRecord, password: &str) -> ApiResult<()> {
-        let hash = self.hasher.hash(password.to_owned()).await?;
-        // Only over the hash just checked: a password changed meanwhile stays changed.
-        if self
-            .store
-            .replace_password_hash(user.id, &user.password_hash, &hash)
-            .await?
-        {
-            tracing::info!(user = %user.id, "rehashed a password with the configured Argon2 cost");
-        }
-        Ok(())
-    }
-
-    /// Applies an edit. A new password ends every session of the account but `keep`.
-    pub async fn edit(
+    /// Applies an edit. A new password ends every session of the account but `keep`, in the
+    /// same transaction, and wakes the housekeeping to purge their rows.
+    pub async fn edit_account(
         &self,
         id: UserId,
         edit: AccountEdit,
@@ -142,13 +109,16 @@ impl Accounts {
         if !bad.is_empty() {
             return Err(ApiError::MissingFields(bad));
         }
-        // Check the target before paying for a hash.
-        self.get(id).await?;
+        let changes_password = edit.password.is_some();
         let password = match edit.password {
-            Some(password) => Some(PasswordChange {
-                hash: self.hasher.hash(password).await?,
-                keep,
-            }),
+            Some(password) => {
+                // Check the target before paying for a hash.
+                self.account(id).await?;
+                Some(PasswordChange {
+                    hash: self.hasher.hash(password).await?,
+                    keep,
+                })
+            }
             None => None,
         };
         let changes = UserChanges {
@@ -157,10 +127,15 @@ impl Accounts {
             staff: edit.staff,
             password,
         };
-        self.store
+        let user = self
+            .store
             .update_user(id, &changes, self.clock.now_ms())
             .await?
-            .ok_or(ApiError::InvalidUser)
+            .ok_or(ApiError::InvalidUser)?;
+        if changes_password {
+            self.wake_housekeeping();
+        }
+        Ok(user)
     }
 
     pub async fn change_ban(&self, id: UserId, change: BanChange) -> ApiResult<UserRecord> {
@@ -170,14 +145,48 @@ impl Accounts {
             .ok_or(ApiError::InvalidUser)
     }
 
-    pub async fn delete(&self, id: UserId) -> ApiResult<UserRecord> {
+    /// Deletes the account and, with it, its sessions.
+    pub async fn delete_account(&self, id: UserId) -> ApiResult<UserRecord> {
         self.store
             .delete_user(id)
             .await?
             .ok_or(ApiError::InvalidUser)
     }
 
-    pub async fn delete_many(&self, ids: &[UserId]) -> ApiResult<u64> {
+    pub async fn delete_accounts(&self, ids: &[UserId]) -> ApiResult<u64> {
         Ok(self.store.delete_users(ids).await?)
+    }
+
+    /// True when `password` is the account's password. A hash made under other Argon2
+    /// parameters than the configured ones (the cost was raised, say) is replaced by a new one
+    /// while the password is at hand; that failing costs nothing but a line in the log.
+    pub(super) async fn password_matches(
+        &self,
+        user: &UserRecord,
+        password: &str,
+    ) -> ApiResult<bool> {
+        let verified = self
+            .hasher
+            .verify(password.to_owned(), user.password_hash.clone())
+            .await?;
+        if verified.matches && verified.outdated {
+            if let Err(err) = self.rehash(user, password).await {
+                tracing::warn!(user = %user.id, error = %err, "could not rehash an outdated password hash; will retry at the next login");
+            }
+        }
+        Ok(verified.matches)
+    }
+
+    async fn rehash(&self, user: &UserRecord, password: &str) -> ApiResult<()> {
+        let hash = self.hasher.hash(password.to_owned()).await?;
+        // Only over the hash just checked: a password changed meanwhile stays changed.
+        if self
+            .store
+            .replace_password_hash(user.id, &user.password_hash, &hash)
+            .await?
+        {
+            tracing::info!(user = %user.id, "rehashed a password with the configured Argon2 cost");
+        }
+        Ok(())
     }
 }

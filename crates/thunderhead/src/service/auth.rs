@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::domain::{SessionId, UserId, UserRecord};
+use crate::domain::UserRecord;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::{client_key, Class, Decision, Reservation};
 
@@ -129,7 +129,7 @@ impl App {
                 return Err(err);
             }
         };
-        match self.accounts.password_matches(user, password).await {
+        match self.password_matches(user, password).await {
             Ok(false) => {
                 // A wrong guess: both units stay spent.
                 spend(by_ip);
@@ -161,11 +161,7 @@ impl App {
     /// password -> banned. The ban is only revealed to someone who knows the password.
     async fn sign_in(&self, credentials: Credentials, ip: IpAddr) -> ApiResult<Issued> {
         let by_ip = self.reserve(Class::FailedPassword, &client_key(ip)).await?;
-        let Some(user) = self
-            .accounts
-            .find_by_username(&credentials.username)
-            .await?
-        else {
+        let Some(user) = self.find_account(&credentials.username).await? else {
             // An unknown name is a wrong guess too, or names could be probed without limit.
             spend(by_ip);
             return Err(ApiError::InvalidUser);
@@ -195,8 +191,7 @@ impl App {
             return Err(ApiError::PasswordMismatch);
         }
         let user = self
-            .accounts
-            .create(NewAccount {
+            .create_account(NewAccount {
                 username: form.username,
                 email: form.email,
                 password: form.password,
@@ -215,7 +210,7 @@ impl App {
         edit: AccountEdit,
         ip: IpAddr,
     ) -> ApiResult<UserRecord> {
-        let user = self.accounts.get(caller.user()).await?;
+        let user = self.account(caller.user()).await?;
         self.check_password(&user, current_password, ip).await?;
         self.edit_account(user.id, edit, Some(caller.session.id))
             .await
@@ -229,39 +224,11 @@ impl App {
         password: &str,
         ip: IpAddr,
     ) -> ApiResult<UserRecord> {
-        let user = self.accounts.get(caller.user()).await?;
+        let user = self.account(caller.user()).await?;
         if !username.eq_ignore_ascii_case(&user.username) {
             return Err(ApiError::InvalidUserUnauthorized);
         }
         self.check_password(&user, password, ip).await?;
-        self.accounts.delete(user.id).await
-    }
-
-    /// `PATCH /user/:id` by staff. A new password ends the target's sessions, except the
-    /// caller's own when staff edit themselves.
-    pub async fn edit_any_account(
-        &self,
-        caller: &Caller,
-        target: UserId,
-        edit: AccountEdit,
-    ) -> ApiResult<UserRecord> {
-        let keep: Option<SessionId> = (target == caller.user()).then_some(caller.session.id);
-        self.edit_account(target, edit, keep).await
-    }
-
-    /// Applies an edit; a new password revokes the other sessions, whose rows the background
-    /// purge is then woken to delete.
-    async fn edit_account(
-        &self,
-        id: UserId,
-        edit: AccountEdit,
-        keep: Option<SessionId>,
-    ) -> ApiResult<UserRecord> {
-        let changes_password = edit.password.is_some();
-        let user = self.accounts.edit(id, edit, keep).await?;
-        if changes_password {
-            self.housekeeping.notify_one();
-        }
-        Ok(user)
+        self.delete_account(user.id).await
     }
 }

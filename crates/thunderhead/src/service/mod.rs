@@ -1,20 +1,25 @@
-//! The domain logic behind the HTTP handlers and the CLI. Handlers parse and render; every
-//! rule of the contract (who may do what, in which order, with which error) lives here.
+//! The one façade behind the HTTP handlers and the CLI: `App`, its methods organised by
+//! resource (`accounts`, `sessions`, `auth` for signing in and passwords, `housekeeping`).
+//! Handlers parse and render; every rule of the contract (who may do what, in which order,
+//! with which error) lives here, so the CLI cannot skip one by calling a layer below.
 
 mod accounts;
 mod auth;
+mod housekeeping;
 mod sessions;
 
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::domain::password::PasswordHasher;
 use crate::domain::token::TokenKeys;
 use crate::domain::{SessionRecord, UserId};
-use crate::ratelimit::RateLimiter;
+use crate::error::{ApiError, ApiResult};
+use crate::ratelimit::{Class, Decision, RateLimiter};
 use crate::store::Store;
 
-pub use accounts::{AccountEdit, Accounts, NewAccount};
-pub use auth::{Credentials, Issued, Registration};
+pub use accounts::{AccountEdit, NewAccount};
+pub use auth::{Admission, Credentials, Issued, Registration};
 pub use sessions::MAX_BULK;
 
 /// Session lifetimes, in seconds.
@@ -47,7 +52,90 @@ impl Caller {
     }
 }
 
+/// What `App` is built from.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    /// The signing key. Commands that sign nothing (`thunderhead user …`) may pass any.
+    pub tokens: TokenKeys,
+    pub limiter: RateLimiter,
+    pub lifetimes: Lifetimes,
+}
+
+/// Everything a request may need, built once at start and shared.
+pub struct App {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: PasswordHasher,
+    tokens: TokenKeys,
+    limiter: RateLimiter,
+    lifetimes: Lifetimes,
+    /// Wakes the background housekeeping, e.g. after a revoke-all left rows to purge.
+    housekeeping: Arc<tokio::sync::Notify>,
+}
+
 impl App {
+    pub fn new(parts: Parts) -> Self {
+        Self {
+            store: parts.store,
+            clock: parts.clock,
+            hasher: parts.hasher,
+            tokens: parts.tokens,
+            limiter: parts.limiter,
+            lifetimes: parts.lifetimes,
+            housekeeping: Arc::default(),
+        }
+    }
+
+    /// The façade for an operator's command at a terminal (`thunderhead user …`, a benchmark's
+    /// seeding): the server's rules, one hashing thread, no rate limits (the operator is the
+    /// one person here). It signs no tokens, so any key will do.
+    pub fn for_operator(
+        store: Arc<dyn Store>,
+        cost: crate::domain::password::HashCost,
+    ) -> anyhow::Result<Self> {
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+        let counters = Arc::new(crate::ratelimit::MemoryCounters::default());
+        Ok(Self::new(Parts {
+            store,
+            hasher: PasswordHasher::new(cost, 1, 1)?,
+            limiter: RateLimiter::new(
+                counters.clone(),
+                counters,
+                clock.clone(),
+                crate::ratelimit::RateLimits::OFF,
+            ),
+            clock,
+            tokens: TokenKeys::generate(),
+            lifetimes: Lifetimes::default(),
+        }))
+    }
+
+    /// The signing key (the JWT's `kid`, its public half).
+    pub fn tokens(&self) -> &TokenKeys {
+        &self.tokens
+    }
+
+    /// The password hasher's counters and queue.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    /// Counts one request against the general limit of `key` (a user or an address); `None`
+    /// when that limit is off.
+    pub async fn count_request(&self, key: &str) -> ApiResult<Option<Decision>> {
+        let decision = self
+            .limiter
+            .hit(Class::General, key)
+            .await
+            .map_err(ApiError::Internal)?;
+        match decision {
+            Some(decision) if !decision.allowed => Err(ApiError::RateLimited(decision)),
+            other => Ok(other),
+        }
+    }
+
     /// Whether the database answers a trivial query within `within`.
     pub async fn database_answers(&self, within: std::time::Duration) -> bool {
         matches!(
@@ -55,16 +143,4 @@ impl App {
             Ok(Ok(()))
         )
     }
-}
-
-/// Everything a request may need, built once at start and shared.
-pub struct App {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub accounts: Accounts,
-    pub tokens: TokenKeys,
-    pub limiter: RateLimiter,
-    pub lifetimes: Lifetimes,
-    /// Wakes the background pruner, e.g. after a revoke-all left rows to purge.
-    pub housekeeping: Arc<tokio::sync::Notify>,
 }

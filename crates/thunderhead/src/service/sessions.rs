@@ -1,15 +1,26 @@
 //! Sessions: authenticating tokens, listing and revoking. The same operations serve a user
-//! acting on their own sessions and staff acting on anyone's; staff calls first check that
-//! the target user exists, as the contract's order of checks requires.
+//! acting on their own sessions and staff acting on anyone's; the store says whether the
+//! target user exists as it reads or locks their sessions, so a staff call costs no extra
+//! round trip to check it.
 
 use crate::domain::token::Claims;
 use crate::domain::{Listing, Page, SessionId, SessionRecord, UserId};
 use crate::error::{ApiError, ApiResult};
+use crate::store::Lookup;
 
 use super::{App, Caller, Issued};
 
 /// At most this many IDs in one bulk revocation, unknown ones included.
 pub const MAX_BULK: usize = 100;
+
+/// The contract's answers for a session that is not there, or a user who is not.
+fn found<T>(lookup: Lookup<T>) -> ApiResult<T> {
+    match lookup {
+        Lookup::Found(value) => Ok(value),
+        Lookup::NoSession => Err(ApiError::SessionNotFound),
+        Lookup::NoUser => Err(ApiError::InvalidUser),
+    }
+}
 
 impl App {
     /// A token is good only while its signature verifies, its session row lives and its owner
@@ -63,42 +74,36 @@ impl App {
         })
     }
 
-    /// Fails with InvalidUser unless the user exists; staff operations start here.
-    pub async fn require_user(&self, user: UserId) -> ApiResult<()> {
-        self.accounts.get(user).await.map(drop)
-    }
-
+    /// 404 InvalidUser when the user does not exist.
     pub async fn list_sessions(
         &self,
         user: UserId,
         page: Page,
     ) -> ApiResult<Listing<SessionRecord>> {
-        Ok(self
-            .store
+        self.store
             .list_sessions(user, self.clock.now_s(), page)
-            .await?)
+            .await?
+            .ok_or(ApiError::InvalidUser)
     }
 
     pub async fn session(&self, user: UserId, id: SessionId) -> ApiResult<SessionRecord> {
-        self.store
-            .session(user, id, self.clock.now_s())
-            .await?
-            .ok_or(ApiError::SessionNotFound)
+        found(self.store.session(user, id, self.clock.now_s()).await?)
     }
 
     pub async fn revoke_session(&self, user: UserId, id: SessionId) -> ApiResult<SessionRecord> {
-        self.store
-            .delete_session(user, id, self.clock.now_s())
-            .await?
-            .ok_or(ApiError::SessionNotFound)
+        found(
+            self.store
+                .revoke_session(user, id, self.clock.now_s())
+                .await?,
+        )
     }
 
     /// Revokes the listed sessions in one statement; IDs that match nothing are ignored.
     pub async fn revoke_sessions(&self, user: UserId, ids: &[SessionId]) -> ApiResult<u64> {
-        Ok(self
-            .store
-            .delete_sessions(user, ids, self.clock.now_s())
-            .await?)
+        self.store
+            .revoke_sessions(user, ids, self.clock.now_s())
+            .await?
+            .ok_or(ApiError::InvalidUser)
     }
 
     /// Revokes at once; the rows are purged in the background.
@@ -109,9 +114,10 @@ impl App {
     ) -> ApiResult<u64> {
         let revoked = self
             .store
-            .delete_all_sessions(user, keep, self.clock.now_s())
-            .await?;
-        self.housekeeping.notify_one();
+            .revoke_all_sessions(user, keep, self.clock.now_s())
+            .await?
+            .ok_or(ApiError::InvalidUser)?;
+        self.wake_housekeeping();
         Ok(revoked)
     }
 }

@@ -4,7 +4,7 @@
 //! authentication lookups (`auth_batch.rs`) and gives lists connections of their own.
 
 mod auth_batch;
-mod imp;
+pub(crate) mod imp;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{AuthRecord, Listing, Page, SessionId, SessionRecord, UserId, UserRecord};
+use crate::domain::{
+    AuthRecord, BanChange, Listing, Page, SessionId, SessionRecord, UserId, UserRecord,
+};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -63,12 +65,31 @@ pub struct PasswordChange {
     pub keep: Option<SessionId>,
 }
 
-/// How a ban changes: set, lift, or flip whatever it is now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BanChange {
-    Ban,
-    Unban,
-    Toggle,
+/// A session written as it is (an import, a benchmark's seed) rather than opened by a login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub iat: i64,
+    pub exp: i64,
+    pub name: String,
+}
+
+/// What looking up one session of a user found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup<T> {
+    Found(T),
+    /// The user exists; the session does not (or is expired or revoked).
+    NoSession,
+    NoUser,
+}
+
+impl<T> Lookup<T> {
+    /// The value, if there was one.
+    pub fn found(self) -> Option<T> {
+        match self {
+            Self::Found(value) => Some(value),
+            Self::NoSession | Self::NoUser => None,
+        }
+    }
 }
 
 /// Where the data lives. Times are passed in: `now_ms` in milliseconds for account
@@ -121,36 +142,47 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         id: SessionId,
         now_s: i64,
-    ) -> StoreResult<Option<SessionRecord>>;
-    /// Live sessions, newest first.
+    ) -> StoreResult<Lookup<SessionRecord>>;
+    /// Live sessions, newest first; `None` when the user does not exist.
     async fn list_sessions(
         &self,
         user: UserId,
         now_s: i64,
         page: Page,
-    ) -> StoreResult<Listing<SessionRecord>>;
-    async fn delete_session(
+    ) -> StoreResult<Option<Listing<SessionRecord>>>;
+    async fn revoke_session(
         &self,
         user: UserId,
         id: SessionId,
         now_s: i64,
-    ) -> StoreResult<Option<SessionRecord>>;
-    /// Deletes the listed live sessions in one statement; returns how many went.
-    async fn delete_sessions(
+    ) -> StoreResult<Lookup<SessionRecord>>;
+    /// Revokes the listed live sessions in one statement; returns how many went, or `None`
+    /// when the user does not exist.
+    async fn revoke_sessions(
         &self,
         user: UserId,
         ids: &[SessionId],
         now_s: i64,
-    ) -> StoreResult<u64>;
+    ) -> StoreResult<Option<u64>>;
     /// Revokes every session of the user but `keep` at once, by moving the user's revocation
     /// watermark (a constant number of statements); the rows are purged later. Returns how
-    /// many live sessions were revoked.
-    async fn delete_all_sessions(
+    /// many live sessions were revoked, or `None` when the user does not exist.
+    async fn revoke_all_sessions(
         &self,
         user: UserId,
         keep: Option<SessionId>,
         now_s: i64,
-    ) -> StoreResult<u64>;
+    ) -> StoreResult<Option<u64>>;
+    /// Writes sessions as given, keeping the invariants of `sql.rs` (the ID counter moves past
+    /// them, the count includes them); IDs the user already has, or that are below their
+    /// watermark, are skipped. Returns how many were written, or `None` without such a user.
+    async fn insert_sessions(
+        &self,
+        user: UserId,
+        sessions: &[NewSession],
+    ) -> StoreResult<Option<u64>>;
+    /// Whether a revoke-all still has rows waiting for `purge_revoked`.
+    async fn purge_pending(&self) -> StoreResult<bool>;
     /// Deletes up to `batch` expired sessions of the user holding the oldest expired one,
     /// found by the expiry index; 0 when nothing has expired. Call until it returns 0.
     async fn prune_expired(&self, now_s: i64, batch: u32) -> StoreResult<u64>;

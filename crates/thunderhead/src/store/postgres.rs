@@ -7,7 +7,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use super::auth_batch::AuthBatcher;
-use super::{imp::impl_store, PoolSettings, StoreResult};
+use super::imp::{impl_store, StoreHooks};
+use super::{PoolSettings, StoreResult};
+use crate::domain::{AuthRecord, Listing, Page, SessionId, SessionRecord, UserId};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -44,29 +46,39 @@ impl PostgresStore {
         let auth = AuthBatcher::start(generic, settings.acquire_timeout);
         Ok(Self { pool, reads, auth })
     }
+}
 
-    /// The lookup every authenticated request makes, batched with those arriving beside it.
-    async fn authenticate_row(
-        &self,
-        user: crate::domain::UserId,
-        id: crate::domain::SessionId,
-        now_s: i64,
-    ) -> StoreResult<Option<crate::domain::AuthRecord>> {
-        self.auth.authenticate(user, id, now_s).await
-    }
+#[async_trait::async_trait]
+impl StoreHooks for PostgresStore {
+    type Db = sqlx::Postgres;
 
-    async fn list_rows(
-        &self,
-        user: crate::domain::UserId,
-        now_s: i64,
-        page: crate::domain::Page,
-    ) -> StoreResult<crate::domain::Listing<crate::domain::SessionRecord>> {
-        Self::list_rows_pooled(&self.reads, user, now_s, page).await
+    fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Writers run concurrently; row locks order them where it matters.
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None
+    }
+
+    /// Batched with the lookups arriving beside it.
+    async fn authenticate_row(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now_s: i64,
+    ) -> StoreResult<Option<AuthRecord>> {
+        self.auth.authenticate(user, id, now_s).await
+    }
+
+    /// On the list connections, with their generic plans.
+    async fn list_rows(
+        &self,
+        user: UserId,
+        now_s: i64,
+        page: Page,
+    ) -> StoreResult<Option<Listing<SessionRecord>>> {
+        Self::list_rows_pooled(&self.reads, user, now_s, page).await
     }
 }
 

@@ -19,6 +19,8 @@ pub const INSERT_USER: &str = concat!(
     user_columns!()
 );
 
+pub const USER_EXISTS: &str = "SELECT id FROM users WHERE id = $1";
+
 pub const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
 
 pub const USER_BY_USERNAME: &str = concat!(
@@ -227,6 +229,27 @@ pub const CLAIM_SETTING: &str =
 pub const SETTING: &str = "SELECT value FROM settings WHERE name = $1";
 
 pub const PRUNE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE reset_at <= $1";
+
+/// Counts sessions inserted in bulk (`insert_sessions`): moves the ID counter past the last
+/// inserted ID `$2`, so no later login can take one of them, and adds `$3` to the count.
+pub const COUNT_INSERTED_SESSIONS: &str = "UPDATE users SET \
+     last_session_iat = CASE WHEN last_session_iat > $2 THEN last_session_iat ELSE $2 END, \
+     session_count = session_count + $3 WHERE id = $1";
+
+/// `count` sessions of user `$1` in one statement: `($1, $2, $3, $4), ($1, $5, $6, $7), ...`
+/// for `(iat, exp, name)`; IDs already taken are skipped.
+pub fn insert_sessions(count: usize) -> String {
+    let mut out = String::from("INSERT INTO sessions (user_id, iat, exp, name) VALUES ");
+    for i in 0..count {
+        let p = 2 + i * 3;
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!("($1, ${}, ${}, ${})", p, p + 1, p + 2));
+    }
+    out.push_str(" ON CONFLICT (user_id, iat) DO NOTHING");
+    out
+}
 
 /// `($first, $first+1, ...)` with `count` placeholders; `count` must be at least 1.
 pub fn in_list(first: usize, count: usize) -> String {

@@ -6,7 +6,8 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::{imp::impl_store, PoolSettings, StoreResult};
+use super::imp::{impl_store, StoreHooks};
+use super::{PoolSettings, StoreResult};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -56,13 +57,21 @@ impl SqliteStore {
             write_queue: tokio::sync::Mutex::new(()),
         })
     }
+}
+
+#[async_trait::async_trait]
+impl StoreHooks for SqliteStore {
+    type Db = sqlx::Sqlite;
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 
     async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.write_queue.lock().await)
     }
 
-    /// The lookup every authenticated request makes: in place on a read-only connection, or
-    /// through the pool if that fails for any reason.
+    /// In place on a read-only connection, or through the pool if that fails for any reason.
     async fn authenticate_row(
         &self,
         user: crate::domain::UserId,
@@ -94,16 +103,14 @@ impl SqliteStore {
             .fetch_optional(&self.pool)
             .await?)
     }
-}
 
-/// One page of a user's live sessions and their count, read in place when possible.
-impl SqliteStore {
+    /// Read in place when possible.
     async fn list_rows(
         &self,
         user: crate::domain::UserId,
         now_s: i64,
         page: crate::domain::Page,
-    ) -> StoreResult<crate::domain::Listing<crate::domain::SessionRecord>> {
+    ) -> StoreResult<Option<crate::domain::Listing<crate::domain::SessionRecord>>> {
         let in_place = self.lookups.as_ref().and_then(|lookups| {
             lookups.run(|conn| {
                 let count: Option<i64> = conn
@@ -127,10 +134,11 @@ impl SqliteStore {
                         session_from,
                     )?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(crate::domain::Listing {
-                    count: count.unwrap_or(0).max(0) as u64,
+                // No count row: no such user.
+                Ok(count.map(|count| crate::domain::Listing {
+                    count: count.max(0) as u64,
                     items,
-                })
+                }))
             })
         });
         match in_place {

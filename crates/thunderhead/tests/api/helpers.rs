@@ -297,12 +297,7 @@ impl TestApp {
             counters,
             clock.clone(),
         )?;
-        thunderhead::server::spawn_pruner(
-            store.clone(),
-            clock.clone(),
-            config.prune_interval,
-            state.app.housekeeping.clone(),
-        );
+        state.app.spawn_housekeeping(config.prune_interval);
         // The configured address on an ephemeral port; reached over loopback whatever it is.
         let listener = TcpListener::bind((config.listen.ip(), 0)).await?;
         let mut addr = listener.local_addr()?;
@@ -340,7 +335,7 @@ impl TestApp {
             password: PASSWORD.into(),
             staff,
         };
-        match self.state.app.accounts.create(account).await {
+        match self.state.app.create_account(account).await {
             Ok(user) => user.id,
             Err(err) => panic!("cannot create {username}: {err}"),
         }

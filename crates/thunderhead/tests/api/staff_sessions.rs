@@ -178,8 +178,7 @@ async fn order_of_checks_on_staff_endpoints() -> TestResult {
     // A banned staff member gets Banned before anything else.
     app.state
         .app
-        .accounts
-        .change_ban(boss, thunderhead::store::BanChange::Ban)
+        .change_ban(boss, thunderhead::domain::BanChange::Ban)
         .await?;
     for (method, path) in &paths {
         app.call(method.clone(), path, Some(&boss_token), Some(json!({})))

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
+use thunderhead::domain::BanChange;
 use thunderhead::domain::{Page, SessionId, UserId};
 use thunderhead::store::{
-    BanChange, NewUser, PasswordChange, PoolSettings, Store, StoreError, UserChanges,
+    Lookup, NewUser, PasswordChange, PoolSettings, Store, StoreError, UserChanges,
 };
 
 use crate::helpers::{TestDb, TestResult};
@@ -109,9 +110,14 @@ async fn users_story() -> TestResult {
     store.create_session(bob.id, NOW, 100, "s").await?;
     assert_eq!(store.delete_user(bob.id).await?.map(|u| u.id), Some(bob.id));
     assert_eq!(
-        store.list_sessions(bob.id, NOW, PAGE).await?.count,
-        0,
-        "sessions go with the user"
+        store.list_sessions(bob.id, NOW, PAGE).await?,
+        None,
+        "no such user any more"
+    );
+    assert_eq!(
+        store.session(bob.id, SessionId(NOW), NOW).await?,
+        Lookup::NoUser,
+        "and no session of theirs"
     );
     assert_eq!(store.delete_users(&[alice.id, UserId(9999)]).await?, 1);
     assert_eq!(store.delete_users(&[]).await?, 0);
@@ -170,7 +176,8 @@ async fn sessions_story() -> TestResult {
                 offset: 1,
             },
         )
-        .await?;
+        .await?
+        .ok_or("no such user")?;
     assert_eq!(page.count, 6);
     assert_eq!(
         page.items.iter().map(|s| s.id).collect::<Vec<_>>(),
@@ -179,40 +186,71 @@ async fn sessions_story() -> TestResult {
     // After `short` expires it is neither listed, counted, found nor deletable. Its ID is
     // a few seconds past NOW (five sessions came first), and it lasts 10 s from its ID.
     let later = NOW + 20;
-    assert_eq!(store.list_sessions(user, later, PAGE).await?.count, 5);
-    assert_eq!(store.session(user, short.id, later).await?, None);
+    assert_eq!(
+        store
+            .list_sessions(user, later, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
+        5
+    );
+    assert_eq!(store.session(user, short.id, later).await?.found(), None);
     assert_eq!(store.authenticate(user, short.id, later).await?, None);
-    assert_eq!(store.delete_session(user, short.id, later).await?, None);
+    assert_eq!(
+        store.revoke_session(user, short.id, later).await?.found(),
+        None
+    );
     assert_eq!(store.prune_expired(later, 1000).await?, 1);
     assert_eq!(store.prune_expired(later, 1000).await?, 0);
 
     assert_eq!(
-        store.delete_session(user, ids[0], NOW).await?.map(|s| s.id),
+        store
+            .revoke_session(user, ids[0], NOW)
+            .await?
+            .found()
+            .map(|s| s.id),
         Some(ids[0])
     );
     assert_eq!(
         store
-            .delete_sessions(user, &[ids[1], ids[2], SessionId(1)], NOW)
-            .await?,
+            .revoke_sessions(user, &[ids[1], ids[2], SessionId(1)], NOW)
+            .await?
+            .ok_or("no such user")?,
         2
     );
     assert_eq!(
-        store.delete_sessions(other, &[ids[3]], NOW).await?,
+        store
+            .revoke_sessions(other, &[ids[3]], NOW)
+            .await?
+            .ok_or("no such user")?,
         0,
         "only the named user's"
     );
-    assert_eq!(store.delete_all_sessions(user, Some(ids[4]), NOW).await?, 1);
+    assert_eq!(
+        store
+            .revoke_all_sessions(user, Some(ids[4]), NOW)
+            .await?
+            .ok_or("no such user")?,
+        1
+    );
     assert_eq!(
         store
             .list_sessions(user, NOW, PAGE)
             .await?
+            .ok_or("no such user")?
             .items
             .iter()
             .map(|s| s.id)
             .collect::<Vec<_>>(),
         [ids[4]]
     );
-    assert_eq!(store.delete_all_sessions(user, None, NOW).await?, 1);
+    assert_eq!(
+        store
+            .revoke_all_sessions(user, None, NOW)
+            .await?
+            .ok_or("no such user")?,
+        1
+    );
     // IDs keep climbing after everything was revoked: a revoked token never comes back.
     let next = store
         .create_session(user, NOW, 100, "again")
@@ -250,7 +288,10 @@ async fn password_change_ends_other_sessions_atomically() -> TestResult {
         .await?
         .ok_or("gone")?;
     assert_eq!(updated.password_hash, "new");
-    let left = store.list_sessions(user, NOW, PAGE).await?;
+    let left = store
+        .list_sessions(user, NOW, PAGE)
+        .await?
+        .ok_or("no such user")?;
     assert_eq!(left.items.iter().map(|s| s.id).collect::<Vec<_>>(), [keep]);
     let change = UserChanges {
         password: Some(PasswordChange {
@@ -260,7 +301,14 @@ async fn password_change_ends_other_sessions_atomically() -> TestResult {
         ..UserChanges::default()
     };
     store.update_user(user, &change, NOW_MS).await?;
-    assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 0);
+    assert_eq!(
+        store
+            .list_sessions(user, NOW, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
+        0
+    );
     Ok(())
 }
 
@@ -285,7 +333,14 @@ async fn concurrent_session_creation_never_repeats_an_id() -> TestResult {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 200);
-    assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 200);
+    assert_eq!(
+        store
+            .list_sessions(user, NOW, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
+        200
+    );
     Ok(())
 }
 
@@ -375,8 +430,17 @@ async fn revoke_all_is_immediate_and_the_rows_are_purged_later() -> TestResult {
         );
     }
     let kept = ids[5];
-    assert_eq!(store.delete_all_sessions(user, Some(kept), NOW).await?, 9);
-    let list = store.list_sessions(user, NOW, PAGE).await?;
+    assert_eq!(
+        store
+            .revoke_all_sessions(user, Some(kept), NOW)
+            .await?
+            .ok_or("no such user")?,
+        9
+    );
+    let list = store
+        .list_sessions(user, NOW, PAGE)
+        .await?
+        .ok_or("no such user")?;
     assert_eq!(
         (
             list.count,
@@ -387,20 +451,33 @@ async fn revoke_all_is_immediate_and_the_rows_are_purged_later() -> TestResult {
     for id in &ids {
         let alive = store.authenticate(user, *id, NOW).await?.is_some();
         assert_eq!(alive, *id == kept, "session {id:?}");
-        assert_eq!(store.session(user, *id, NOW).await?.is_some(), *id == kept);
+        assert_eq!(
+            store.session(user, *id, NOW).await?.found().is_some(),
+            *id == kept
+        );
     }
     assert_eq!(
-        store.delete_sessions(user, &ids[..5], NOW).await?,
+        store
+            .revoke_sessions(user, &ids[..5], NOW)
+            .await?
+            .ok_or("no such user")?,
         0,
         "revoked rows cannot be deleted twice"
     );
-    assert_eq!(store.delete_session(user, ids[0], NOW).await?, None);
+    assert_eq!(store.revoke_session(user, ids[0], NOW).await?.found(), None);
     // The rows go in batches, sparing the kept session and other users.
     assert_eq!(store.purge_revoked(4).await?, Some(4));
     assert_eq!(store.purge_revoked(4).await?, Some(4));
     assert_eq!(store.purge_revoked(4).await?, Some(1));
     assert_eq!(store.purge_revoked(4).await?, None);
-    assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 1);
+    assert_eq!(
+        store
+            .list_sessions(user, NOW, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
+        1
+    );
     assert!(store.authenticate(other, bobs, NOW).await?.is_some());
     // New sessions count and list as usual; a second revoke-all drops the kept one too.
     let fresh = store
@@ -408,12 +485,35 @@ async fn revoke_all_is_immediate_and_the_rows_are_purged_later() -> TestResult {
         .await?
         .ok_or("no session")?
         .id;
-    assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 2);
-    assert_eq!(store.delete_all_sessions(user, None, NOW).await?, 2);
+    assert_eq!(
+        store
+            .list_sessions(user, NOW, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
+        2
+    );
+    assert_eq!(
+        store
+            .revoke_all_sessions(user, None, NOW)
+            .await?
+            .ok_or("no such user")?,
+        2
+    );
     assert_eq!(store.authenticate(user, kept, NOW).await?, None);
     assert_eq!(store.authenticate(user, fresh, NOW).await?, None);
-    assert_eq!(store.list_sessions(user, NOW, PAGE).await?.count, 0);
-    assert_eq!(store.delete_all_sessions(UserId(9999), None, NOW).await?, 0);
+    assert_eq!(
+        store
+            .list_sessions(user, NOW, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
+        0
+    );
+    assert_eq!(
+        store.revoke_all_sessions(UserId(9999), None, NOW).await?,
+        None
+    );
     Ok(())
 }
 
@@ -427,15 +527,37 @@ async fn counts_leave_out_expired_sessions_before_and_after_pruning() -> TestRes
     // The IDs are NOW..NOW+3; each lasts its lifetime from its ID.
     let later = NOW + 20;
     assert_eq!(
-        store.list_sessions(user, later, PAGE).await?.count,
+        store
+            .list_sessions(user, later, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
         1,
         "expired, not yet pruned"
     );
     // Revoking all counts only what was live.
-    let keep = store.list_sessions(user, later, PAGE).await?.items[0].id;
+    let keep = store
+        .list_sessions(user, later, PAGE)
+        .await?
+        .ok_or("no such user")?
+        .items[0]
+        .id;
     store.create_session(user, later, 1000, "t").await?;
-    assert_eq!(store.delete_all_sessions(user, Some(keep), later).await?, 1);
-    assert_eq!(store.list_sessions(user, later, PAGE).await?.count, 1);
+    assert_eq!(
+        store
+            .revoke_all_sessions(user, Some(keep), later)
+            .await?
+            .ok_or("no such user")?,
+        1
+    );
+    assert_eq!(
+        store
+            .list_sessions(user, later, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
+        1
+    );
     let mut pruned = 0;
     loop {
         match store.prune_expired(later, 2).await? {
@@ -444,9 +566,19 @@ async fn counts_leave_out_expired_sessions_before_and_after_pruning() -> TestRes
         }
     }
     assert_eq!(pruned, 3);
-    assert_eq!(store.list_sessions(user, later, PAGE).await?.count, 1);
+    assert_eq!(
+        store
+            .list_sessions(user, later, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
+        1
+    );
     while store.purge_revoked(1000).await?.is_some() {}
-    let list = store.list_sessions(user, later, PAGE).await?;
+    let list = store
+        .list_sessions(user, later, PAGE)
+        .await?
+        .ok_or("no such user")?;
     assert_eq!((list.count, list.items.len()), (1, 1));
     Ok(())
 }
@@ -462,7 +594,11 @@ async fn in_memory_sqlite_lists_through_the_pool() -> TestResult {
     let store = thunderhead::store::SqliteStore::connect("sqlite::memory:", &pool).await?;
     let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
     assert_eq!(
-        store.list_sessions(user, NOW, PAGE).await?.count,
+        store
+            .list_sessions(user, NOW, PAGE)
+            .await?
+            .ok_or("no such user")?
+            .count,
         0,
         "an empty page still counts"
     );
@@ -471,7 +607,10 @@ async fn in_memory_sqlite_lists_through_the_pool() -> TestResult {
     }
     // The IDs are NOW..NOW+3; each lasts its lifetime from its ID.
     let later = NOW + 20;
-    let list = store.list_sessions(user, later, PAGE).await?;
+    let list = store
+        .list_sessions(user, later, PAGE)
+        .await?
+        .ok_or("no such user")?;
     assert_eq!((list.count, list.items.len()), (2, 2));
     assert!(list.items[0].id > list.items[1].id, "newest first");
     let beyond = store
@@ -483,7 +622,8 @@ async fn in_memory_sqlite_lists_through_the_pool() -> TestResult {
                 offset: 5,
             },
         )
-        .await?;
+        .await?
+        .ok_or("no such user")?;
     assert_eq!((beyond.count, beyond.items.len()), (2, 0));
     let auth = store.authenticate(user, list.items[0].id, later).await?;
     assert!(auth.is_some());

@@ -41,7 +41,8 @@ async fn forged_tampered_and_foreign_tokens_are_refused() -> TestResult {
     // HS256 keyed with the server's public key (the classic algorithm-confusion attack).
     let hs_header = b64(&json!({"alg": "HS256", "typ": "JWT"}));
     let signing_input = format!("{hs_header}.{}", b64(&claims));
-    let mut mac = Hmac::<Sha256>::new_from_slice(app.state.app.tokens.public_key_pem().as_bytes())?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(app.state.app.tokens().public_key_pem().as_bytes())?;
     mac.update(signing_input.as_bytes());
     let hs256 = format!(
         "{signing_input}.{}",
@@ -92,7 +93,7 @@ async fn expired_and_revoked_tokens_are_refused() -> TestResult {
     let (alice, token) = app.user_with_token("alice", false).await;
     // A correctly signed token for a session that was never created.
     let claims = claims_of(&token);
-    let never = app.state.app.tokens.sign(&Claims {
+    let never = app.state.app.tokens().sign(&Claims {
         sub: alice.to_string(),
         name: "ghost".into(),
         iat: claims["iat"].as_i64().unwrap_or_default() + 1000,
@@ -205,7 +206,7 @@ async fn a_token_has_one_spelling_and_names_its_key() -> TestResult {
             &URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap_or_default())?,
         )?;
         assert_eq!(header["alg"], "ES256");
-        assert_eq!(header["kid"], app.state.app.tokens.kid());
+        assert_eq!(header["kid"], app.state.app.tokens().kid());
         assert_eq!(app.get("/api/user/session", &token).await.status, 200);
         app.get("/api/user/session", &high_s_twin(&token))
             .await

@@ -62,7 +62,7 @@ async fn register(
 }
 
 async fn show(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<UserView>> {
-    let user = state.app.accounts.get(caller.user()).await?;
+    let user = state.app.account(caller.user()).await?;
     Ok(Json(state.http.directory.user(user)))
 }
 

@@ -25,29 +25,21 @@ async fn list(
     ids: PathIds,
     query: QueryParams,
 ) -> ApiResult<Json<ListView<SessionView>>> {
-    let user = ids.user(0)?;
-    state.app.require_user(user).await?;
-    Ok(Json(
-        state.app.list_sessions(user, query.page()).await?.into(),
-    ))
+    let sessions = state.app.list_sessions(ids.user(0)?, query.page()).await?;
+    Ok(Json(sessions.into()))
 }
 
 async fn one(State(state): State<AppState>, ids: PathIds) -> ApiResult<Json<SessionView>> {
-    let user = ids.user(0)?;
-    state.app.require_user(user).await?;
-    Ok(Json(state.app.session(user, ids.session(1)?).await?.into()))
+    let session = state.app.session(ids.user(0)?, ids.session(1)?).await?;
+    Ok(Json(session.into()))
 }
 
 async fn revoke_one(State(state): State<AppState>, ids: PathIds) -> ApiResult<Json<SessionView>> {
-    let user = ids.user(0)?;
-    state.app.require_user(user).await?;
-    Ok(Json(
-        state
-            .app
-            .revoke_session(user, ids.session(1)?)
-            .await?
-            .into(),
-    ))
+    let session = state
+        .app
+        .revoke_session(ids.user(0)?, ids.session(1)?)
+        .await?;
+    Ok(Json(session.into()))
 }
 
 async fn revoke_listed(
@@ -56,8 +48,8 @@ async fn revoke_listed(
     fields: Fields,
 ) -> ApiResult<Json<DeleteBulk>> {
     let user = ids.user(0)?;
+    // Body fields come before the user's existence in the contract's order of checks.
     let sessions = session_ids(&fields)?;
-    state.app.require_user(user).await?;
     let count = state.app.revoke_sessions(user, &sessions).await?;
     Ok(Json(DeleteBulk {
         count,
@@ -66,9 +58,7 @@ async fn revoke_listed(
 }
 
 async fn revoke_all(State(state): State<AppState>, ids: PathIds) -> ApiResult<Json<DeleteBulk>> {
-    let user = ids.user(0)?;
-    state.app.require_user(user).await?;
-    let count = state.app.revoke_all_sessions(user, None).await?;
+    let count = state.app.revoke_all_sessions(ids.user(0)?, None).await?;
     Ok(Json(DeleteBulk {
         count,
         kind: "session",

@@ -5,14 +5,13 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, patch};
 use axum::{Json, Router};
 
-use crate::domain::UserId;
+use crate::domain::{BanChange, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::Fields;
 use crate::http::extract::{PathIds, QueryParams};
 use crate::http::views::{DeleteBulk, ListView, UserView};
 use crate::http::{guard, AppState};
 use crate::service::{AccountEdit, Caller, MAX_BULK};
-use crate::store::BanChange;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -26,12 +25,12 @@ async fn list(
     State(state): State<AppState>,
     query: QueryParams,
 ) -> ApiResult<Json<ListView<UserView>>> {
-    let users = state.app.accounts.list(query.page()).await?;
+    let users = state.app.list_accounts(query.page()).await?;
     Ok(Json(state.http.directory.users(users)))
 }
 
 async fn show(State(state): State<AppState>, ids: PathIds) -> ApiResult<Json<UserView>> {
-    let user = state.app.accounts.get(ids.user(0)?).await?;
+    let user = state.app.account(ids.user(0)?).await?;
     Ok(Json(state.http.directory.user(user)))
 }
 
@@ -66,14 +65,13 @@ async fn edit(
 async fn toggle_ban(State(state): State<AppState>, ids: PathIds) -> ApiResult<Json<UserView>> {
     let user = state
         .app
-        .accounts
         .change_ban(ids.user(0)?, BanChange::Toggle)
         .await?;
     Ok(Json(state.http.directory.user(user)))
 }
 
 async fn remove(State(state): State<AppState>, ids: PathIds) -> ApiResult<Json<UserView>> {
-    let user = state.app.accounts.delete(ids.user(0)?).await?;
+    let user = state.app.delete_account(ids.user(0)?).await?;
     Ok(Json(state.http.directory.user(user)))
 }
 
@@ -85,7 +83,7 @@ async fn remove_listed(
     let ids = check.id_list("users", MAX_BULK);
     check.finish()?;
     let ids: Vec<UserId> = ids.into_iter().flatten().map(UserId).collect();
-    let count = state.app.accounts.delete_many(&ids).await?;
+    let count = state.app.delete_accounts(&ids).await?;
     Ok(Json(DeleteBulk {
         count,
         kind: "user",
