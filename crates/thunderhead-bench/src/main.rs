@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use hyper::Method;
 use serde_json::json;
-use thunderhead::domain::password::{HashCost, PasswordHasher};
+use thunderhead::domain::password::HashCost;
+use thunderhead::hashing::PasswordHasher;
 
 use load::{drive, once, Shot};
 use report::{Report, Row};

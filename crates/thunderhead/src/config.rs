@@ -48,7 +48,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
             hash_cost: HashCost::default(),
-            hash_threads: crate::domain::password::default_hash_threads(),
+            hash_threads: crate::hashing::default_hash_threads(),
             hash_queue: 64,
             body_limit: 1024 * 1024,
             domain: "localhost".into(),

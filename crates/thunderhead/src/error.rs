@@ -69,11 +69,11 @@ impl From<crate::ratelimit::Refused> for ApiError {
     }
 }
 
-impl From<crate::domain::password::HashError> for ApiError {
-    fn from(err: crate::domain::password::HashError) -> Self {
+impl From<crate::hashing::HashError> for ApiError {
+    fn from(err: crate::hashing::HashError) -> Self {
         match err {
-            crate::domain::password::HashError::Overloaded => Self::Overloaded,
-            crate::domain::password::HashError::Failed(err) => Self::Internal(err),
+            crate::hashing::HashError::Overloaded => Self::Overloaded,
+            crate::hashing::HashError::Failed(err) => Self::Internal(err),
         }
     }
 }

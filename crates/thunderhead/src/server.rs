@@ -6,9 +6,10 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::password::PasswordHasher;
-use crate::domain::token::{KeyOrigin, TokenKeys};
+use crate::domain::token::TokenKeys;
+use crate::hashing::PasswordHasher;
 use crate::http::{self, AppState, Directory, HttpSettings};
+use crate::key_file::{self, KeyOrigin};
 use crate::ratelimit::{CounterStore, MemoryCounters, RateLimiter, StoreCounters};
 use crate::service::{App, Lifetimes, Parts};
 use crate::store::{self, Backend, Store};
@@ -61,12 +62,12 @@ pub enum StartError {
 
 /// `thunderhead serve`: runs until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn run(mut config: Config) -> Result<(), StartError> {
-    let (tokens, origin) = TokenKeys::load_or_create(&config.key_file)
+    let (tokens, origin) = key_file::load_or_create(&config.key_file)
         .map_err(|e| StartError::Settings(e.to_string()))?;
     if origin == KeyOrigin::Created {
         tracing::info!(path = %config.key_file.display(), "created a new ES256 signing key (mode 0600); keep it: tokens signed with it die with it");
     }
-    warn_if_key_is_exposed(&config.key_file);
+    key_file::warn_if_exposed(&config.key_file);
     let store = store::connect(&config.database_url, &config.pool)
         .await
         .map_err(|e| {
@@ -128,20 +129,6 @@ async fn check_signing_key(
         )));
     }
     Ok(())
-}
-
-/// A private key readable by anyone but its owner is as good as published.
-fn warn_if_key_is_exposed(path: &std::path::Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the signing key is readable by group or others; chmod 600 it");
-            }
-        }
-    }
 }
 
 /// Raises the soft limit on open files to the hard limit (a default of 1024 is soon spent

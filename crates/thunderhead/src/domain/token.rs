@@ -1,9 +1,6 @@
 //! ES256 JWTs. Verification is hand-rolled on purpose: the header must say ES256, so there is
 //! no algorithm negotiation to abuse (`alg: none`, HS256 keyed with the public key).
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -31,22 +28,6 @@ pub struct TokenSubject {
     pub user: UserId,
     pub session: SessionId,
     pub exp: i64,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("cannot read signing key {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("signing key {path} is not a PEM-encoded P-256 private key (PKCS#8 or SEC1)")]
-    Parse { path: String },
-    #[error("cannot create signing key {path}: {source}")]
-    Create {
-        path: String,
-        source: std::io::Error,
-    },
 }
 
 #[derive(Clone)]
@@ -94,13 +75,6 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
-/// Whether `load_or_create` found a key or made one, so the caller can say so in its log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyOrigin {
-    Loaded,
-    Created,
-}
-
 /// The header the original server's tokens, and this one's before keys had IDs, carry.
 #[cfg(test)]
 const LEGACY_HEADER: &str = r#"{"alg":"ES256","typ":"JWT"}"#;
@@ -131,39 +105,6 @@ impl TokenKeys {
         &self.kid
     }
 
-    /// Loads the PEM key at `path`, or creates one there (mode 0600) if there is none. Safe
-    /// when several instances start at once: the key appears whole or not at all, and every
-    /// instance ends up with the same one.
-    pub fn load_or_create(path: &Path) -> Result<(Self, KeyOrigin), KeyError> {
-        let shown = path.display().to_string();
-        match Self::load(path) {
-            Err(KeyError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            }
-            other => return other.map(|keys| (keys, KeyOrigin::Loaded)),
-        }
-        let keys = Self::generate();
-        match keys.publish(path) {
-            Ok(()) => Ok((keys, KeyOrigin::Created)),
-            // Another instance created it first: use theirs.
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::load(path).map(|keys| (keys, KeyOrigin::Loaded))
-            }
-            Err(source) => Err(KeyError::Create {
-                path: shown,
-                source,
-            }),
-        }
-    }
-
-    fn load(path: &Path) -> Result<Self, KeyError> {
-        let shown = path.display().to_string();
-        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        Self::from_pem(&pem).ok_or(KeyError::Parse { path: shown })
-    }
-
     /// Accepts PKCS#8 (`BEGIN PRIVATE KEY`) and SEC1 (`BEGIN EC PRIVATE KEY`, what
     /// `openssl ecparam -genkey` writes and the original server's `jwt.pem` holds).
     pub fn from_pem(pem: &str) -> Option<Self> {
@@ -178,29 +119,12 @@ impl TokenKeys {
             .map(Self::from_secret)
     }
 
-    /// Writes the key beside `path`, then links it into place, which fails if `path` exists.
-    fn publish(&self, path: &Path) -> std::io::Result<()> {
-        let pem = SecretKey::from(&self.signing)
+    /// The private key as PKCS#8 PEM, for writing to the key file; wiped from memory when
+    /// dropped.
+    pub fn to_pem(&self) -> Result<p256::elliptic_curve::zeroize::Zeroizing<String>, String> {
+        SecretKey::from(&self.signing)
             .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut staging = path.as_os_str().to_owned();
-        let nonce = rand_core::RngCore::next_u64(&mut rand_core::OsRng);
-        staging.push(format!(".{}.{nonce:x}.tmp", std::process::id()));
-        let staging = std::path::PathBuf::from(staging);
-        let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let written = options.open(&staging).and_then(|mut file| {
-            file.write_all(pem.as_bytes())?;
-            file.sync_all()
-        });
-        let linked = written.and_then(|()| std::fs::hard_link(&staging, path));
-        let _ = std::fs::remove_file(&staging);
-        linked
+            .map_err(|e| e.to_string())
     }
 
     /// The SHA-256 of the public key (SPKI DER), hex: names the key without revealing it.
@@ -355,35 +279,6 @@ mod tests {
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap_or_default();
         assert_eq!(keys.verify(&tampered, 1_500), None);
-    }
-
-    #[test]
-    fn concurrent_creation_yields_one_key() -> Result<(), KeyError> {
-        let dir = std::env::temp_dir().join(format!("thunderhead-key-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("key.pem");
-        let _ = std::fs::remove_file(&path);
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let path = path.clone();
-                std::thread::spawn(move || TokenKeys::load_or_create(&path))
-            })
-            .collect();
-        let results: Vec<_> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
-        assert_eq!(results.len(), 8);
-        let token = TokenKeys::load_or_create(&path)?.0.sign(&claims());
-        let mut created = 0;
-        for result in results {
-            let (keys, origin) = result?;
-            created += usize::from(origin == KeyOrigin::Created);
-            assert!(
-                keys.verify(&token, 1_500).is_some(),
-                "every caller holds the same key"
-            );
-        }
-        assert_eq!(created, 1);
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
     }
 
     #[test]

@@ -11,10 +11,10 @@ mod sessions;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::domain::password::PasswordHasher;
 use crate::domain::token::TokenKeys;
 use crate::domain::{SessionRecord, UserId};
 use crate::error::{ApiError, ApiResult};
+use crate::hashing::PasswordHasher;
 use crate::ratelimit::{Class, Decision, RateLimiter};
 use crate::store::Store;
 

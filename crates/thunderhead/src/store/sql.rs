@@ -1,5 +1,36 @@
 //! Every statement both backends run. `$N` placeholders work on SQLite and PostgreSQL alike,
 //! and only types both dialects agree on are used (BIGINT, TEXT, BOOLEAN).
+//!
+//! # The invariants the session statements keep together
+//!
+//! Four columns of `users` describe a user's sessions, so that revoking all of them and
+//! counting them cost a constant number of statements however many there are:
+//!
+//! - `last_session_iat` is the highest session ID ever handed out to the user. It never goes
+//!   down, not even when sessions are deleted, and every session row of the user has an `iat`
+//!   at or below it. A new ID is the current second, or `last_session_iat + 1` if that is
+//!   later (`ALLOCATE_SESSION_ID`), so an ID is never handed out twice.
+//! - `revoked_below` is the revocation watermark: a row with `iat < revoked_below` is revoked,
+//!   unless it is `kept_session`. A revoke-all moves it to `last_session_iat + 1`
+//!   (`REVOKE_ALL`), so every existing session falls below it and every future one is above.
+//! - `kept_session` is the one session the last "revoke all but this" spared, or NULL.
+//! - A row is *valid* when `iat >= revoked_below OR iat = kept_session` (the `valid!` macro);
+//!   every read of sessions applies it, together with `exp > now` for liveness.
+//! - `session_count` is the number of valid rows of the user, expired or not, until the pruner
+//!   deletes them. Every statement that adds or removes valid rows changes it in the same
+//!   transaction (`ALLOCATE_SESSION_ID`, `UNCOUNT_SESSIONS`, `REVOKE_ALL`,
+//!   `COUNT_INSERTED_SESSIONS`); the count a client sees is `session_count` less the valid rows
+//!   that have expired (`COUNT_SESSIONS`).
+//! - `purge_pending` is set when a revoke-all leaves revoked rows behind; the purge deletes them
+//!   in batches and clears it only if the watermark has not moved since (`PURGE_DONE`).
+//!
+//! Every change to a user's sessions first takes the user's row lock (`LOCK_USER_SESSIONS`, or
+//! `ALLOCATE_SESSION_ID` for a login), so the changes of one user run one at a time and these
+//! columns always agree with the rows. A writer that bypasses these statements (a bulk load)
+//! must keep them too: `Store::insert_sessions` does.
+//!
+//! `rate_limits.hits` is at most the limit plus one: `TAKE_HIT` stops counting at that marker,
+//! so a refused attempt takes nothing and `GIVE_BACK_HIT` can return a unit exactly.
 
 macro_rules! user_columns {
     () => {

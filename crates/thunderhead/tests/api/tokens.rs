@@ -218,7 +218,8 @@ async fn a_token_has_one_spelling_and_names_its_key() -> TestResult {
 #[tokio::test]
 async fn a_password_hashed_at_an_older_cost_is_rehashed_at_login() -> TestResult {
     use thunderhead::clock::Clock;
-    use thunderhead::domain::password::{HashCost, PasswordHasher};
+    use thunderhead::domain::password::HashCost;
+    use thunderhead::hashing::PasswordHasher;
     use thunderhead::store::NewUser;
     let app = TestApp::spawn().await;
     // An account whose hash was made when the cost was lower.
