@@ -231,3 +231,46 @@ test('a rate-limited sign-in says how long to wait', async () => {
     limited.stop();
   }
 });
+
+test('markup in a session name or a username is shown as text, never run', async () => {
+  const markup = '<img src=x onerror=alert(1)>';
+  server.createUser('boss2', { staff: true });
+  const eveId = server.createUser('eve');
+  // A session named with markup, opened by another client of the API.
+  const login = await fetch(server.base + '/api/user/session', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Token-Name': markup },
+    body: JSON.stringify({ username: 'eve', password: PASSWORD }),
+  });
+  assert.equal(login.status, 201);
+  const context = await browser.newContext();
+  const page = await openPage(context, server.base);
+  await signIn(page, 'eve');
+  await page.waitForSelector(`#own-sessions :text("${markup}")`);
+  assert.equal(await page.locator('#own-sessions img').count(), 0, 'no element was made of it');
+  // Staff see it as text too.
+  const staffContext = await browser.newContext();
+  const staff = await openPage(staffContext, server.base);
+  await signIn(staff, 'boss2');
+  await staff.click('text=Staff');
+  await staff.fill('#f-userid', String(eveId));
+  await staff.click('#find-user button[type=submit]');
+  await staff.waitForSelector(`#user-sessions :text("${markup}")`);
+  assert.equal(await staff.locator('#user-sessions img').count(), 0);
+  // A username cannot hold markup at all: the sign-up says which field is wrong, as text.
+  const other = await openPage(await browser.newContext(), server.base);
+  await other.click('text=Create an account');
+  await other.fill('#f-username', markup);
+  await other.fill('#f-email', 'markup@example.com');
+  await other.fill('#f-password', 'pw');
+  await other.fill('#f-repeatPassword', 'pw');
+  await other.click('#signup button[type=submit]');
+  await other.waitForSelector('#e-username:not(:empty)');
+  assert.equal(await other.locator('img').count(), 0);
+  for (const p of [page, staff, other]) {
+    assert.equal(p.lastDialog, undefined, 'no script ran');
+    assert.deepEqual(p.problems, []);
+  }
+  await context.close();
+  await staffContext.close();
+});

@@ -47,10 +47,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PathIds {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::<Vec<String>>::from_request_parts(parts, state)
+        // A parameter that does not even decode (`%ff`) is no ID: read as empty, it is no
+        // endpoint where a user ID belongs and no session where a session ID does.
+        Ok(Path::<Vec<String>>::from_request_parts(parts, state)
             .await
-            .map(|Path(ids)| Self(ids))
-            .map_err(|_| ApiError::InvalidEndpoint)
+            .map_or_else(|_| Self(Vec::new()), |Path(ids)| Self(ids)))
     }
 }
 

@@ -6,7 +6,7 @@ use crate::helpers::{assert_lifetime, TestApp, TestResult, PASSWORD};
 #[tokio::test]
 async fn login_returns_a_token_for_a_named_session() -> TestResult {
     let app = TestApp::spawn().await;
-    app.create_user("alice", false).await;
+    let alice = app.create_user("alice", false).await;
     let resp = app
         .send(
             app.client
@@ -26,7 +26,7 @@ async fn login_returns_a_token_for_a_named_session() -> TestResult {
     assert_eq!(me.status, 200);
     assert_eq!(me.body["name"], "Firefox v121.0 on Linux");
     assert_eq!(me.body["exp"], exp);
-    assert_eq!(me.body["sub"], "1");
+    assert_eq!(me.body["sub"], alice.to_string());
     assert!(me.body["iat"]
         .as_i64()
         .is_some_and(|iat| (iat - app.now_s()).abs() <= 1));

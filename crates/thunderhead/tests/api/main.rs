@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod connections;
 mod contract_edges;
+mod decisions;
 mod helpers;
 mod limits_under_load;
 mod login;

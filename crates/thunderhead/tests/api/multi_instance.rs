@@ -17,6 +17,8 @@ struct Cluster {
     bases: Vec<String>,
     _servers: Vec<Process>,
     client: reqwest::Client,
+    /// The user ID `thunderhead user create` gave alice.
+    alice: String,
 }
 
 impl Cluster {
@@ -37,21 +39,29 @@ impl Cluster {
             servers.push(child);
             bases.push(base);
         }
-        // alice is user 1, boss (staff) user 2.
+        let mut ids = Vec::new();
         for name in ["alice", "boss"] {
             let staff: &[&str] = if name == "boss" { &["--staff"] } else { &[] };
             let mut args = vec!["user", "create", "--username", name, "--email"];
             let email = format!("{name}@example.com");
             args.push(&email);
             args.extend_from_slice(staff);
-            let (code, _, err) = env.run(&args, &format!("{PASSWORD}\n"))?;
+            let (code, out, err) = env.run(&args, &format!("{PASSWORD}\n"))?;
             assert_eq!(code, 0, "{err}");
+            // "created user alice (id 1795…)"
+            let id = out
+                .split("(id ")
+                .nth(1)
+                .and_then(|rest| rest.split([')', ',']).next())
+                .ok_or_else(|| format!("no id in {out:?}"))?;
+            ids.push(id.to_owned());
         }
         Ok(Self {
             _env: env,
             bases,
             _servers: servers,
             client: reqwest::Client::new(),
+            alice: ids[0].clone(),
         })
     }
 
@@ -121,7 +131,7 @@ async fn revocations_and_bans_reach_every_instance_at_once() -> TestResult {
         .status(
             0,
             reqwest::Method::DELETE,
-            "/api/user/1/sessions/all",
+            &format!("/api/user/{}/sessions/all", cluster.alice),
             &staff,
         )
         .await?;
@@ -139,7 +149,12 @@ async fn revocations_and_bans_reach_every_instance_at_once() -> TestResult {
     let fresh = cluster.token(0, "alice").await?;
     assert_eq!(
         cluster
-            .status(2, reqwest::Method::PATCH, "/api/user/1/ban", &staff)
+            .status(
+                2,
+                reqwest::Method::PATCH,
+                &format!("/api/user/{}/ban", cluster.alice),
+                &staff,
+            )
             .await?,
         200
     );

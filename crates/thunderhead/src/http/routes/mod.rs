@@ -12,11 +12,17 @@ use axum::http::HeaderMap;
 
 use crate::domain::session_name::session_name;
 
-/// The name a new session gets from the request that opens it.
+/// The name a new session gets from the request that opens it. Header bytes are read as
+/// UTF-8 (a device may well be called "Łukasz's laptop"); control characters go later.
 fn session_name_from(headers: &HeaderMap) -> String {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+    };
     let explicit = header("x-token-name")
         .filter(|v| !v.trim().is_empty())
         .or_else(|| header("x-session-name"));
-    session_name(explicit, header("user-agent"))
+    let user_agent = header("user-agent");
+    session_name(explicit.as_deref(), user_agent.as_deref())
 }
