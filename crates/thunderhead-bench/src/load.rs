@@ -114,7 +114,11 @@ pub async fn drive(addr: SocketAddr, connections: usize, duration: Duration, sho
         .collect();
     let mut parts = Vec::new();
     for task in tasks {
-        parts.push(task.await.unwrap_or_default());
+        // A connection task that died is a failure of the run, not an empty sample.
+        parts.push(task.await.unwrap_or_else(|_| Stats {
+            errors: 1,
+            ..Stats::default()
+        }));
     }
     Stats::merge(parts, started.elapsed())
 }

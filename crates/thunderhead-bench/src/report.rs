@@ -5,28 +5,46 @@ use std::time::Duration;
 
 use crate::load::Stats;
 
+/// Every scenario a run must have; a run missing one has failed.
+const SCENARIOS: [&str; 11] = [
+    "GET /api",
+    "GET /api/user/session (authenticated)",
+    "GET /api/user/sessions, 1 session",
+    "GET /api/user/sessions, 50 sessions",
+    "GET /api/user/sessions, 100k sessions",
+    "staff GET /api/user/:id/sessions, 1 session",
+    "staff GET /api/user/:id/sessions, 100k sessions",
+    "POST /api/user/session (login)",
+    "GET /api/user/session, no logins beside",
+    "GET /api/user/session, during login burst",
+    "  (the login burst beside it)",
+];
+
 pub struct Row {
     name: String,
     connections: usize,
+    samples: usize,
     rps: f64,
     p50: f64,
     p99: f64,
     p999: f64,
     errors: u64,
-    rss: f64,
+    /// The server's peak resident memory during this scenario; `None` if it could not be read.
+    rss: Option<f64>,
 }
 
 impl Row {
-    pub fn new(name: &str, connections: usize, stats: &Stats, (_, peak): (f64, f64)) -> Self {
+    pub fn new(name: &str, connections: usize, stats: &Stats, rss: Option<f64>) -> Self {
         Self {
             name: name.to_owned(),
             connections,
+            samples: stats.latencies_us.len(),
             rps: stats.requests_per_sec(),
             p50: stats.quantile_ms(0.50),
             p99: stats.quantile_ms(0.99),
             p999: stats.quantile_ms(0.999),
             errors: stats.errors,
-            rss: peak,
+            rss,
         }
     }
 }
@@ -39,7 +57,8 @@ pub struct Report {
     singles: Vec<(String, Duration)>,
     notes: Vec<String>,
     checks: Vec<(String, bool)>,
-    peak_rss: f64,
+    /// A smoke run: targets are shown, not held to.
+    smoke: bool,
 }
 
 impl Report {
@@ -57,7 +76,7 @@ impl Report {
             singles: Vec::new(),
             notes: Vec::new(),
             checks: Vec::new(),
-            peak_rss: 0.0,
+            smoke: false,
         }
     }
 
@@ -73,8 +92,41 @@ impl Report {
         self.notes.push(note);
     }
 
-    pub fn peak_rss(&mut self, mib: f64) {
-        self.peak_rss = mib;
+    /// The highest of the scenarios' peaks.
+    fn peak_rss(&self) -> Option<f64> {
+        self.rows
+            .iter()
+            .map(|r| r.rss)
+            .try_fold(0.0_f64, |peak, rss| rss.map(|r| peak.max(r)))
+    }
+
+    /// Why this run cannot be trusted or has missed a target; empty when it passed.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for name in SCENARIOS {
+            if self.exact(name).is_none() {
+                problems.push(format!("scenario {name:?} is missing"));
+            }
+        }
+        for row in &self.rows {
+            if row.errors > 0 {
+                problems.push(format!("{}: {} requests failed", row.name, row.errors));
+            }
+            if row.samples == 0 {
+                problems.push(format!("{}: no request was measured", row.name));
+            }
+            if row.rss.is_none() {
+                problems.push(format!("{}: the server's memory could not be read", row.name));
+            }
+        }
+        if !self.smoke {
+            for (check, ok) in &self.checks {
+                if !ok {
+                    problems.push(format!("target missed: {check}"));
+                }
+            }
+        }
+        problems
     }
 
     fn row(&self, prefix: &str) -> Option<&Row> {
@@ -86,7 +138,8 @@ impl Report {
     }
 
     /// The targets of the performance issue, each with the numbers behind it.
-    pub fn check_targets(&mut self) {
+    pub fn check_targets(&mut self, smoke: bool) {
+        self.smoke = smoke;
         let mut checks = Vec::new();
         if let (Some(api), Some(auth)) = (
             self.exact("GET /api"),
@@ -143,9 +196,10 @@ impl Report {
                 ratio <= 3.0,
             ));
         }
+        let peak = self.peak_rss().unwrap_or(f64::NAN);
         checks.push((
-            format!("server peak RSS {:.1} MiB (target < 50 MiB)", self.peak_rss),
-            self.peak_rss < 50.0,
+            format!("server peak RSS {peak:.1} MiB (target < 50 MiB)"),
+            peak < 50.0,
         ));
         self.checks = checks;
     }
@@ -165,13 +219,14 @@ impl Report {
             self.duration.as_secs(),
             self.connections
         );
-        let _ = writeln!(out, "| scenario | conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | server peak RSS MiB |");
+        let _ = writeln!(out, "| scenario | conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | server peak RSS MiB (this scenario) |");
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for r in &self.rows {
+            let rss = r.rss.map_or_else(|| "unreadable".to_owned(), |m| format!("{m:.1}"));
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.1} |",
-                r.name, r.connections, r.rps, r.p50, r.p99, r.p999, r.errors, r.rss
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {rss} |",
+                r.name, r.connections, r.rps, r.p50, r.p99, r.p999, r.errors
             );
         }
         let _ = writeln!(out, "\n| single operation | time ms |\n|---|---:|");
@@ -181,9 +236,20 @@ impl Report {
         for note in &self.notes {
             let _ = writeln!(out, "\n{note}");
         }
-        let _ = writeln!(out, "\nTargets:");
+        let _ = writeln!(
+            out,
+            "\nTargets{}:",
+            if self.smoke { " (smoke run: shown, not held to)" } else { "" }
+        );
         for (check, ok) in &self.checks {
             let _ = writeln!(out, "- [{}] {check}", if *ok { "pass" } else { "FAIL" });
+        }
+        let problems = self.problems();
+        if !problems.is_empty() {
+            let _ = writeln!(out, "\nProblems (the run exits non-zero):");
+            for problem in problems {
+                let _ = writeln!(out, "- {problem}");
+            }
         }
         out
     }

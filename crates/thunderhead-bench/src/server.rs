@@ -6,7 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Set in the child's environment; `main` then runs the server instead of the benchmark.
-pub const CHILD_FLAG: &str = "THUNDERHEAD_BENCH_SERVER";
+/// Not `THUNDERHEAD_*`: the server warns about variables of that prefix it does not know.
+pub const CHILD_FLAG: &str = "BENCH_RUN_THUNDERHEAD_SERVER";
+
+/// A rate-limit budget no scenario comes near: a billion per minute.
+const UNREACHABLE: &str = "1000000000/60";
 
 pub struct Server {
     child: Child,
@@ -30,7 +34,12 @@ impl Server {
                 "RUST_LOG",
                 format!("{},thunderhead::server=info", options.log_level),
             )
-            .env("THUNDERHEAD_RATE_LIMITS", "off")
+            // Every limit on, as in production, at budgets the load cannot reach: the limiter's
+            // cost is measured, its refusals are not.
+            .env("THUNDERHEAD_RATE_LIMIT_GENERAL", UNREACHABLE)
+            .env("THUNDERHEAD_RATE_LIMIT_LOGIN", UNREACHABLE)
+            .env("THUNDERHEAD_RATE_LIMIT_REGISTER", UNREACHABLE)
+            .env("THUNDERHEAD_RATE_LIMIT_FAILED_PASSWORD", UNREACHABLE)
             .args([
                 "serve",
                 "--listen",
@@ -55,19 +64,21 @@ impl Server {
         Ok(server)
     }
 
-    /// (current, peak) resident memory in MiB, from /proc.
-    pub fn rss_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-                .map_or(0.0, |kb| kb / 1024.0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+    /// Starts a new peak: the kernel resets `VmHWM` to the current RSS when "5" is written to
+    /// `clear_refs`, so each scenario reports its own peak, not the run's so far.
+    pub fn reset_peak_rss(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
+    }
+
+    /// Peak resident memory in MiB since the last reset, from /proc; `None` if unreadable.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
     }
 }
 
