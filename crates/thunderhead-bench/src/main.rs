@@ -220,11 +220,17 @@ impl Bench<'_> {
             ),
             (
                 "staff GET /api/user/:id/sessions, 1 session",
-                Shot::get(format!("/api/user/{}/sessions", c.one), Some(&c.staff_token)),
+                Shot::get(
+                    format!("/api/user/{}/sessions", c.one),
+                    Some(&c.staff_token),
+                ),
             ),
             (
                 "staff GET /api/user/:id/sessions, 100k sessions",
-                Shot::get(format!("/api/user/{}/sessions", c.many), Some(&c.staff_token)),
+                Shot::get(
+                    format!("/api/user/{}/sessions", c.many),
+                    Some(&c.staff_token),
+                ),
             ),
         ];
         for (name, shot) in scenarios {

@@ -116,7 +116,10 @@ impl Report {
                 problems.push(format!("{}: no request was measured", row.name));
             }
             if row.rss.is_none() {
-                problems.push(format!("{}: the server's memory could not be read", row.name));
+                problems.push(format!(
+                    "{}: the server's memory could not be read",
+                    row.name
+                ));
             }
         }
         if !self.smoke {
@@ -222,7 +225,9 @@ impl Report {
         let _ = writeln!(out, "| scenario | conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | server peak RSS MiB (this scenario) |");
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for r in &self.rows {
-            let rss = r.rss.map_or_else(|| "unreadable".to_owned(), |m| format!("{m:.1}"));
+            let rss = r
+                .rss
+                .map_or_else(|| "unreadable".to_owned(), |m| format!("{m:.1}"));
             let _ = writeln!(
                 out,
                 "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {rss} |",
@@ -239,7 +244,11 @@ impl Report {
         let _ = writeln!(
             out,
             "\nTargets{}:",
-            if self.smoke { " (smoke run: shown, not held to)" } else { "" }
+            if self.smoke {
+                " (smoke run: shown, not held to)"
+            } else {
+                ""
+            }
         );
         for (check, ok) in &self.checks {
             let _ = writeln!(out, "- [{}] {check}", if *ok { "pass" } else { "FAIL" });

@@ -629,3 +629,49 @@ async fn in_memory_sqlite_lists_through_the_pool() -> TestResult {
     assert!(auth.is_some());
     Ok(())
 }
+
+#[tokio::test]
+async fn sessions_written_in_bulk_keep_the_invariants() -> TestResult {
+    use thunderhead::store::NewSession;
+    let (_db, store) = TestDb::open(&PoolSettings::default()).await?;
+    let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
+    let bulk: Vec<NewSession> = (0..1200)
+        .map(|i| NewSession {
+            iat: NOW - 100 + i,
+            exp: if i < 200 { NOW - 1 } else { NOW + 100_000 },
+            name: format!("imported {i}"),
+        })
+        .collect();
+    assert_eq!(store.insert_sessions(user, &bulk).await?, Some(1200));
+    // Counted (expired ones left out of what a client sees) and listed newest first.
+    let list = store
+        .list_sessions(user, NOW, PAGE)
+        .await?
+        .ok_or("no user")?;
+    assert_eq!(list.count, 1000);
+    assert_eq!(list.items[0].id, SessionId(NOW - 100 + 1199));
+    // IDs already taken are skipped, not counted twice.
+    assert_eq!(store.insert_sessions(user, &bulk[..10]).await?, Some(0));
+    // The next login gets an ID past the bulk, even in the same second.
+    let next = store
+        .create_session(user, NOW, 100, "login")
+        .await?
+        .ok_or("no session")?;
+    assert_eq!(next.id, SessionId(NOW - 100 + 1200));
+    // Revoke-all covers them all, the count goes to zero, and the purge removes the rows.
+    assert_eq!(
+        store.revoke_all_sessions(user, None, NOW).await?,
+        Some(1001)
+    );
+    assert!(store.purge_pending().await?);
+    while store.purge_revoked(500).await?.is_some() {}
+    assert!(!store.purge_pending().await?);
+    assert_eq!(
+        store.list_sessions(user, NOW, PAGE).await?.map(|l| l.count),
+        Some(0)
+    );
+    // Sessions below the watermark are revoked already: not written.
+    assert_eq!(store.insert_sessions(user, &bulk[200..210]).await?, Some(0));
+    assert_eq!(store.insert_sessions(UserId(9999), &bulk[..1]).await?, None);
+    Ok(())
+}
