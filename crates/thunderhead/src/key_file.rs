@@ -102,16 +102,7 @@ pub fn warn_if_exposed(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::token::Claims;
-
-    fn claims() -> Claims {
-        Claims {
-            sub: "7".into(),
-            name: "test".into(),
-            iat: 1_000,
-            exp: 2_000,
-        }
-    }
+    use crate::domain::token::sample_claims as claims;
 
     #[test]
     fn concurrent_creation_yields_one_key() -> Result<(), KeyError> {

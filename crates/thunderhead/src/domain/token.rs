@@ -225,18 +225,21 @@ fn fingerprint_of(key: &VerifyingKey) -> String {
         .collect()
 }
 
+/// Claims for tests: user 7's session 1000, expiring at 2000.
+#[cfg(test)]
+pub(crate) fn sample_claims() -> Claims {
+    Claims {
+        sub: "7".into(),
+        name: "test".into(),
+        iat: 1_000,
+        exp: 2_000,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn claims() -> Claims {
-        Claims {
-            sub: "7".into(),
-            name: "test".into(),
-            iat: 1_000,
-            exp: 2_000,
-        }
-    }
+    use sample_claims as claims;
 
     #[test]
     fn round_trip_and_expiry() {
