@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -43,15 +43,21 @@ guard_fn!(staff, Access::Staff);
 
 async fn guard(state: AppState, access: Access, req: Request, next: Next) -> Response {
     let ip = request_ip(&state, &req);
-    let (mut parts, body) = req.into_parts();
     // `/api/user/{id}` also matches `/api/user/files`: a user ID that is not digits is no
     // endpoint, answered as one before any token is looked at.
-    let access = if user_ids_are_digits(&mut parts).await {
-        access
+    let names_a_user = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str().contains("{id}"));
+    let mut req = if names_a_user {
+        let (mut parts, body) = req.into_parts();
+        if !user_ids_are_digits(&mut parts).await {
+            return unknown_endpoint(&state, ip).await;
+        }
+        Request::from_parts(parts, body)
     } else {
-        return unknown_endpoint(&state, ip).await;
+        req
     };
-    let mut req = Request::from_parts(parts, body);
     let caller = match access {
         Access::Public => None,
         Access::User | Access::Staff => match authenticate(&state, bearer_token(&req)).await {

@@ -67,11 +67,15 @@ pub fn router(state: AppState) -> Router {
 /// arriving (a slow client), else 500 (something here is stuck).
 async fn time_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let limit = state.http.request_timeout;
-    let progress = BodyProgress::default();
-    req.extensions_mut().insert(progress.clone());
+    // Only requests that may carry a body read one.
+    let progress = (req.method() != axum::http::Method::GET).then(|| {
+        let progress = BodyProgress::default();
+        req.extensions_mut().insert(progress.clone());
+        progress
+    });
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
-        Err(_) if progress.reading() => ApiError::RequestTimeout.into_response(),
+        Err(_) if progress.is_some_and(|p| p.reading()) => ApiError::RequestTimeout.into_response(),
         Err(_) => {
             ApiError::internal(anyhow::anyhow!("request timed out after {limit:?}")).into_response()
         }
