@@ -76,8 +76,8 @@ where
 {
     let cli = Cli::parse_from(args);
     // Lines are written in place. A writer thread of its own (tracing-appender) was tried to
-    // take the line off the request path, and measured worse: waking it for every line cost
-    // more CPU per request than the write it saved (docs/performance.md).
+    // take the line off the request path and measured no better: the cost is in formatting,
+    // not in the write (docs/performance.md).
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
