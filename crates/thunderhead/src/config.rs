@@ -37,6 +37,16 @@ pub struct Config {
     pub request_timeout: Duration,
     pub prune_interval: Duration,
     pub connections: ConnectionLimits,
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written: for people, or one JSON object per line for collectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Config {
@@ -57,6 +67,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(10),
             prune_interval: Duration::from_secs(600),
             connections: ConnectionLimits::default(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -94,6 +105,8 @@ pub struct FileConfig {
     pub hash_threads: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash_queue: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
     #[serde(default)]
     pub rate_limits: FileRateLimits,
     #[serde(default)]
@@ -258,6 +271,9 @@ pub struct Overrides {
         value_name = "N"
     )]
     pub max_connections: Option<usize>,
+    /// Log lines as `text` or one JSON object per line [default: text]
+    #[arg(long, env = "THUNDERHEAD_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 fn parse_switch(text: &str) -> Result<bool, String> {
@@ -421,6 +437,7 @@ impl Config {
         set(&mut self.hash_cost.parallelism, file.argon2.parallelism);
         set(&mut self.hash_threads, file.hash_threads);
         set(&mut self.hash_queue, file.hash_queue);
+        set(&mut self.log_format, file.log_format);
         set(
             &mut self.pool.max_connections,
             file.database.max_connections,
@@ -495,6 +512,7 @@ impl Config {
             o.keep_alive_timeout,
         );
         set(&mut self.connections.max_connections, o.max_connections);
+        set(&mut self.log_format, o.log_format);
     }
 
     /// The settings in the file's own shape, every key filled in and the database password
@@ -521,6 +539,7 @@ impl Config {
             max_connections: Some(self.connections.max_connections),
             hash_threads: Some(self.hash_threads),
             hash_queue: Some(self.hash_queue),
+            log_format: Some(self.log_format),
             rate_limits: FileRateLimits {
                 enabled: Some(self.rate_limits != RateLimits::OFF),
                 general: limit(self.rate_limits.general),

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, Overrides};
+use crate::config::{Config, LogFormat, Overrides};
 use crate::server::{self, StartError};
 use crate::store;
 
@@ -75,21 +75,14 @@ where
     T: Into<OsString> + Clone,
 {
     let cli = Cli::parse_from(args);
-    // Lines are written in place. A writer thread of its own (tracing-appender) was tried to
-    // take the line off the request path and measured no better: the cost is in formatting,
-    // not in the write (docs/performance.md).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    warn_about_unknown_variables();
+    // Settings first, so the log format is known; their errors go to standard error as
+    // plain lines either way.
     let config = match Config::resolve(&cli.settings) {
         Ok(config) => config,
         Err(message) => return fail(&StartError::Settings(message)),
     };
+    init_logging(config.log_format);
+    warn_about_unknown_variables();
     if matches!(cli.command, Some(Command::Config)) {
         return match toml::to_string(&config.to_file()) {
             Ok(text) => {
@@ -121,6 +114,27 @@ where
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err),
+    }
+}
+
+/// Log lines go to standard error, written in place. A writer thread of its own
+/// (tracing-appender) was tried to take the line off the request path and measured no better:
+/// the cost is in formatting, not in the write (docs/performance.md). In JSON, each line
+/// carries the fields of the request span it belongs to (method, route, request ID).
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 

@@ -86,8 +86,13 @@ pub async fn spawn_server(
             "the server to say its address",
             Duration::from_secs(30),
             |out| {
-                let rest = out.split("address=").nth(1)?;
-                Some(format!("http://{}", rest.split_whitespace().next()?))
+                // `address=…` in text, `"address":"…"` in JSON.
+                let text = out
+                    .split("address=")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next());
+                let json = || out.split("\"address\":\"").nth(1)?.split('"').next();
+                Some(format!("http://{}", text.or_else(json)?))
             },
         )
         .await?;

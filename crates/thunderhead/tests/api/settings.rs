@@ -133,6 +133,7 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str, toml::Value)
         ("header_read_timeout_secs", ("11", "11", Integer(11))),
         ("keep_alive_timeout_secs", ("33", "33", Integer(33))),
         ("max_connections", ("500", "500", Integer(500))),
+        ("log_format", ("json", "\"json\"", s("json"))),
     ])
 }
 
@@ -331,5 +332,58 @@ async fn an_exposed_key_is_warned_about_and_a_different_key_refused() -> TestRes
     let (code, _, err) = env.run(&["serve", "--listen", "127.0.0.1:0"], "")?;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not the key database"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_that_is_echoed() -> TestResult {
+    let env = Env::new().await?;
+    let (server, base) = spawn_server(&env, &[("THUNDERHEAD_LOG_FORMAT", "json")]).await?;
+    let client = reqwest::Client::new();
+    let given = client
+        .get(format!("{base}/api/user/session"))
+        .header("X-Request-Id", "probe-1")
+        .send()
+        .await?;
+    assert_eq!(
+        given.headers()["x-request-id"],
+        "probe-1",
+        "a request ID sent is kept"
+    );
+    let made = client.get(format!("{base}/api")).send().await?;
+    let made = made.headers()["x-request-id"].to_str()?.to_owned();
+    assert_eq!(made.len(), 20, "{made}");
+    let mut server = server;
+    let lines = server
+        .wait_for_output(
+            "both requests' lines",
+            std::time::Duration::from_secs(10),
+            |out| {
+                let answered: Vec<serde_json::Value> = out
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter(|v| v["fields"]["message"] == "answered")
+                    .collect();
+                (answered.len() >= 2).then_some(answered)
+            },
+        )
+        .await?;
+    let ids: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["span"]["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"probe-1") && ids.contains(&made.as_str()),
+        "{lines:?}"
+    );
+    let probe = lines.iter().find(|l| l["span"]["id"] == "probe-1");
+    assert_eq!(
+        probe.map(|l| l["span"]["route"].clone()),
+        Some("/api/user/session".into())
+    );
+    assert_eq!(
+        probe.map(|l| l["fields"]["status"].clone()),
+        Some(401.into())
+    );
     Ok(())
 }
