@@ -33,6 +33,35 @@ async fn migrate(pool: &sqlx::SqlitePool) -> StoreResult<()> {
     Ok(())
 }
 
+/// Opens the pool. Switching a brand-new file to WAL takes an exclusive lock that SQLite's busy
+/// timeout does not wait for, so processes opening a new file together can get `SQLITE_BUSY`
+/// at once; that, and only that, is retried for up to the busy timeout.
+async fn open_pool(
+    options: &SqliteConnectOptions,
+    settings: &PoolSettings,
+) -> StoreResult<SqlitePool> {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    loop {
+        let opened = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
+            // A ping before every query is a round trip per request; a broken connection
+            // fails its query instead (answered 500) and is replaced.
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await;
+        match opened {
+            Err(sqlx::Error::Database(err))
+                if err.code().as_deref() == Some("5") && started.elapsed() < PATIENCE =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 impl SqliteStore {
     pub async fn connect(url: &str, settings: &PoolSettings) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -41,14 +70,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(settings.max_connections.max(1))
-            .acquire_timeout(settings.acquire_timeout)
-            // A ping before every query is a round trip per request; a broken connection
-            // fails its query instead (answered 500) and is replaced.
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await?;
+        let pool = open_pool(&options, settings).await?;
         migrate(&pool).await?;
         let lookups = Lookups::open(&options, settings.max_connections.clamp(1, 4));
         Ok(Self {
