@@ -160,12 +160,23 @@ pub trait CounterStore: Send + Sync + 'static {
 
 /// The key that limits a client by address: an IPv4 address as it is, an IPv6 address by its
 /// /64, the block one subscriber usually holds whole (and could otherwise walk through).
-pub fn client_key(ip: std::net::IpAddr) -> String {
-    match ip.to_canonical() {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+/// Written where it is formatted into a counter key, so the hot path allocates once.
+pub fn client_key(ip: std::net::IpAddr) -> ClientKey {
+    ClientKey(ip.to_canonical())
+}
+
+/// See `client_key`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientKey(std::net::IpAddr);
+
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            std::net::IpAddr::V4(v4) => v4.fmt(f),
+            std::net::IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                write!(f, "{}/64", std::net::Ipv6Addr::from(prefix))
+            }
         }
     }
 }
@@ -185,7 +196,6 @@ pub struct RateLimiter {
 pub struct Reservation {
     counters: Arc<dyn CounterStore>,
     key: String,
-    limit: u32,
     reset_at_ms: i64,
     decision: Decision,
     armed: bool,
@@ -201,12 +211,23 @@ impl Reservation {
         self.armed = false;
     }
 
-    /// The attempt does not count.
-    pub async fn release(mut self) -> anyhow::Result<()> {
+    /// The attempt does not count. Failing to give the unit back is logged, never the
+    /// caller's error: the worst it does is count one attempt too many.
+    pub async fn release(mut self) {
         self.armed = false;
-        self.counters
-            .give_back(&self.key, self.limit, self.reset_at_ms)
-            .await
+        give_back(
+            self.counters.clone(),
+            std::mem::take(&mut self.key),
+            self.decision.limit,
+            self.reset_at_ms,
+        )
+        .await;
+    }
+}
+
+async fn give_back(counters: Arc<dyn CounterStore>, key: String, limit: u32, reset_at_ms: i64) {
+    if let Err(err) = counters.give_back(&key, limit, reset_at_ms).await {
+        tracing::warn!(error = %crate::error::Chain(&err), "giving back a rate-limit reservation failed");
     }
 }
 
@@ -218,17 +239,12 @@ impl Drop for Reservation {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (counters, key, limit, reset_at_ms) = (
+        runtime.spawn(give_back(
             self.counters.clone(),
             std::mem::take(&mut self.key),
-            self.limit,
+            self.decision.limit,
             self.reset_at_ms,
-        );
-        runtime.spawn(async move {
-            if let Err(err) = counters.give_back(&key, limit, reset_at_ms).await {
-                tracing::warn!(error = %crate::error::Chain(&err), "giving back a rate-limit reservation failed");
-            }
-        });
+        ));
     }
 }
 
@@ -295,7 +311,6 @@ impl RateLimiter {
         Ok(Some(Reservation {
             counters: self.counters(class).clone(),
             key: full_key,
-            limit: decision.limit,
             reset_at_ms: window.reset_at_ms,
             decision,
             armed: true,
@@ -356,7 +371,9 @@ mod tests {
 
     #[test]
     fn clients_are_keyed_by_address_and_ipv6_by_64() {
-        let key = |s: &str| client_key(s.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])));
+        let key = |s: &str| {
+            client_key(s.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))).to_string()
+        };
         assert_eq!(key("203.0.113.9"), "203.0.113.9");
         assert_eq!(
             key("::ffff:203.0.113.9"),
@@ -398,7 +415,7 @@ mod tests {
         assert_eq!(held.len(), 10);
         // Giving one back makes room for exactly one more.
         if let Some(one) = held.pop() {
-            one.release().await?;
+            one.release().await;
         }
         assert!(limiter
             .reserve(Class::FailedPassword, "ip:1")

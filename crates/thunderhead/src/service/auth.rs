@@ -73,12 +73,10 @@ fn spend(slot: Option<Reservation>) {
     }
 }
 
-/// Gives a unit of budget back; failing to is logged, never the caller's error.
+/// Gives a unit of budget back: the attempt does not count.
 async fn release(slot: Option<Reservation>) {
     if let Some(slot) = slot {
-        if let Err(err) = slot.release().await {
-            tracing::warn!(error = %crate::error::Chain(&err), "giving back a rate-limit reservation failed");
-        }
+        slot.release().await;
     }
 }
 
@@ -89,13 +87,17 @@ impl App {
 
     /// The first step of `POST /user/session`: the per-IP login limit, checked before the body.
     pub async fn admit_login(&self, ip: IpAddr) -> ApiResult<Admission> {
-        let slot = self.reserve(Class::Login, &client_key(ip)).await?;
+        let slot = self
+            .reserve(Class::Login, &client_key(ip).to_string())
+            .await?;
         Ok(Admission { slot })
     }
 
     /// The first step of `POST /user`: the per-IP sign-up limit, checked before the body.
     pub async fn admit_registration(&self, ip: IpAddr) -> ApiResult<Admission> {
-        let slot = self.reserve(Class::Register, &client_key(ip)).await?;
+        let slot = self
+            .reserve(Class::Register, &client_key(ip).to_string())
+            .await?;
         Ok(Admission { slot })
     }
 
@@ -108,7 +110,9 @@ impl App {
         password: &str,
         ip: IpAddr,
     ) -> ApiResult<()> {
-        let by_ip = self.reserve(Class::FailedPassword, &client_key(ip)).await?;
+        let by_ip = self
+            .reserve(Class::FailedPassword, &client_key(ip).to_string())
+            .await?;
         self.check_password_from(user, password, by_ip).await
     }
 
@@ -160,7 +164,9 @@ impl App {
     /// Order: wrong-password limit (per IP) -> user -> wrong-password limit (per account) ->
     /// password -> banned. The ban is only revealed to someone who knows the password.
     async fn sign_in(&self, credentials: Credentials, ip: IpAddr) -> ApiResult<Issued> {
-        let by_ip = self.reserve(Class::FailedPassword, &client_key(ip)).await?;
+        let by_ip = self
+            .reserve(Class::FailedPassword, &client_key(ip).to_string())
+            .await?;
         let Some(user) = self.find_account(&credentials.username).await? else {
             // An unknown name is a wrong guess too, or names could be probed without limit.
             spend(by_ip);
