@@ -46,7 +46,7 @@ impl Seeder {
 
     /// The accounts the scenarios use, through the service layer.
     pub async fn accounts(&self, cost: HashCost) -> anyhow::Result<Vec<UserId>> {
-        let app = App::for_operator(self.store.clone(), cost)?;
+        let app = App::for_operator(self.store.clone(), cost, None)?;
         let mut ids = Vec::new();
         for (name, staff) in [
             ("staff", true),

@@ -38,6 +38,12 @@ pub struct Config {
     pub prune_interval: Duration,
     pub connections: ConnectionLimits,
     pub log_format: LogFormat,
+    /// Set the `thunderhead_token` cookie at sign-in (for forward authentication).
+    pub auth_cookie: bool,
+    pub cookie_secure: bool,
+    pub cookie_domain: Option<String>,
+    /// Hosts the web page may return a signed-in person to.
+    pub return_hosts: Vec<String>,
 }
 
 /// How log lines are written: for people, or one JSON object per line for collectors.
@@ -68,6 +74,10 @@ impl Default for Config {
             prune_interval: Duration::from_secs(600),
             connections: ConnectionLimits::default(),
             log_format: LogFormat::Text,
+            auth_cookie: false,
+            cookie_secure: true,
+            cookie_domain: None,
+            return_hosts: Vec::new(),
         }
     }
 }
@@ -107,6 +117,14 @@ pub struct FileConfig {
     pub hash_queue: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_cookie: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie_secure: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_hosts: Option<Vec<String>>,
     #[serde(default)]
     pub rate_limits: FileRateLimits,
     #[serde(default)]
@@ -274,6 +292,52 @@ pub struct Overrides {
     /// Log lines as `text` or one JSON object per line [default: text]
     #[arg(long, env = "THUNDERHEAD_LOG_FORMAT", global = true, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// `on` sets the thunderhead_token cookie at sign-in, for forward authentication [default: off]
+    #[arg(long, env = "THUNDERHEAD_AUTH_COOKIE", global = true, value_name = "on|off", value_parser = parse_switch)]
+    pub auth_cookie: Option<bool>,
+    /// `off` leaves Secure off the cookie, for plain-HTTP set-ups [default: on]
+    #[arg(long, env = "THUNDERHEAD_COOKIE_SECURE", global = true, value_name = "on|off", value_parser = parse_switch)]
+    pub cookie_secure: Option<bool>,
+    /// The cookie's Domain, to share it with subdomains [default: none]
+    #[arg(
+        long,
+        env = "THUNDERHEAD_COOKIE_DOMAIN",
+        global = true,
+        value_name = "DOMAIN"
+    )]
+    pub cookie_domain: Option<String>,
+    /// Hosts the web page may send people back to after sign-in (?return=URL), comma-separated
+    #[arg(long, env = "THUNDERHEAD_RETURN_HOSTS", global = true, value_name = "HOSTS", value_parser = parse_hosts)]
+    pub return_hosts: Option<Hosts>,
+}
+
+/// A list of host names as one value (see `Networks` for why a newtype).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hosts(pub Vec<String>);
+
+fn parse_hosts(text: &str) -> Result<Hosts, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(valid_host)
+        .collect::<Result<_, _>>()
+        .map(Hosts)
+}
+
+/// A host name (or `name:port`) as the return check compares it: lower case, no scheme or path.
+fn valid_host(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 253
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if ok {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{text:?} is not a host name (no scheme or path: files.example.com)"
+        ))
+    }
 }
 
 fn parse_switch(text: &str) -> Result<bool, String> {
@@ -438,6 +502,17 @@ impl Config {
         set(&mut self.hash_threads, file.hash_threads);
         set(&mut self.hash_queue, file.hash_queue);
         set(&mut self.log_format, file.log_format);
+        set(&mut self.auth_cookie, file.auth_cookie);
+        set(&mut self.cookie_secure, file.cookie_secure);
+        if file.cookie_domain.is_some() {
+            self.cookie_domain = file.cookie_domain;
+        }
+        if let Some(hosts) = file.return_hosts {
+            self.return_hosts = hosts
+                .iter()
+                .map(|h| valid_host(h))
+                .collect::<Result<_, _>>()?;
+        }
         set(
             &mut self.pool.max_connections,
             file.database.max_connections,
@@ -513,6 +588,12 @@ impl Config {
         );
         set(&mut self.connections.max_connections, o.max_connections);
         set(&mut self.log_format, o.log_format);
+        set(&mut self.auth_cookie, o.auth_cookie);
+        set(&mut self.cookie_secure, o.cookie_secure);
+        if o.cookie_domain.is_some() {
+            self.cookie_domain = o.cookie_domain.clone();
+        }
+        set(&mut self.return_hosts, o.return_hosts.clone().map(|h| h.0));
     }
 
     /// The settings in the file's own shape, every key filled in and the database password
@@ -540,6 +621,10 @@ impl Config {
             hash_threads: Some(self.hash_threads),
             hash_queue: Some(self.hash_queue),
             log_format: Some(self.log_format),
+            auth_cookie: Some(self.auth_cookie),
+            cookie_secure: Some(self.cookie_secure),
+            cookie_domain: self.cookie_domain.clone(),
+            return_hosts: Some(self.return_hosts.clone()),
             rate_limits: FileRateLimits {
                 enabled: Some(self.rate_limits != RateLimits::OFF),
                 general: limit(self.rate_limits.general),

@@ -19,6 +19,9 @@ pub enum ApiError {
     PasswordMismatch,
     #[error("invalid session token")]
     InvalidToken,
+    /// A service client's credentials are missing or wrong (introspection).
+    #[error("invalid client credentials")]
+    ClientUnauthorized,
     #[error("no such session")]
     SessionNotFound,
     #[error("invalid endpoint")]

@@ -5,7 +5,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 
-use crate::domain::token::TokenKeys;
+use crate::domain::token::KeyPair;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -33,13 +33,13 @@ pub enum KeyOrigin {
 /// Loads the PEM key at `path`, or creates one there (mode 0600) if there is none. Safe when
 /// several instances start at once: the key appears whole or not at all, and every instance
 /// ends up with the same one.
-pub fn load_or_create(path: &Path) -> Result<(TokenKeys, KeyOrigin), KeyError> {
+pub fn load_or_create(path: &Path) -> Result<(KeyPair, KeyOrigin), KeyError> {
     let shown = path.display().to_string();
     match load(path) {
         Err(KeyError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
         other => return other.map(|keys| (keys, KeyOrigin::Loaded)),
     }
-    let keys = TokenKeys::generate();
+    let keys = KeyPair::generate();
     match publish(&keys, path) {
         Ok(()) => Ok((keys, KeyOrigin::Created)),
         // Another instance created it first: use theirs.
@@ -53,17 +53,17 @@ pub fn load_or_create(path: &Path) -> Result<(TokenKeys, KeyOrigin), KeyError> {
     }
 }
 
-fn load(path: &Path) -> Result<TokenKeys, KeyError> {
+fn load(path: &Path) -> Result<KeyPair, KeyError> {
     let shown = path.display().to_string();
     let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
         path: shown.clone(),
         source,
     })?;
-    TokenKeys::from_pem(&pem).ok_or(KeyError::Parse { path: shown })
+    KeyPair::from_pem(&pem).ok_or(KeyError::Parse { path: shown })
 }
 
 /// Writes the key beside `path`, then links it into place, which fails if `path` exists.
-fn publish(keys: &TokenKeys, path: &Path) -> std::io::Result<()> {
+fn publish(keys: &KeyPair, path: &Path) -> std::io::Result<()> {
     let pem = keys.to_pem().map_err(std::io::Error::other)?;
     let mut staging = path.as_os_str().to_owned();
     let nonce = rand_core::RngCore::next_u64(&mut rand_core::OsRng);
@@ -123,9 +123,10 @@ mod tests {
         for result in results {
             let (keys, origin) = result?;
             created += usize::from(origin == KeyOrigin::Created);
-            assert!(
-                keys.verify(&token, 1_500).is_some(),
-                "every caller holds the same key"
+            assert_eq!(
+                keys.sign(&claims()),
+                token,
+                "every caller holds the same key (ES256 here signs deterministically, RFC 6979)"
             );
         }
         assert_eq!(created, 1);

@@ -6,25 +6,27 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::token::TokenKeys;
+use crate::domain::token::KeyPair;
 use crate::hashing::PasswordHasher;
 use crate::http::{self, AppState, Directory, HttpSettings};
 use crate::key_file::{self, KeyOrigin};
 use crate::ratelimit::{CounterStore, MemoryCounters, RateLimiter, StoreCounters};
-use crate::service::{App, Lifetimes, Parts};
+use crate::service::{App, KeySetError, Lifetimes, Parts};
 use crate::store::{self, Backend, Store};
 
-/// Builds the shared state from settings and already opened resources. `shared_counters`
-/// hold the limits that must span instances (see `ratelimit`).
-pub fn app_state(
+/// Builds the shared state from settings and already opened resources, and opens the key set
+/// with `master` (the key file's key). `shared_counters` hold the limits that must span
+/// instances (see `ratelimit`).
+pub async fn app_state(
     config: &Config,
     store: Arc<dyn Store>,
-    tokens: TokenKeys,
+    master: KeyPair,
     shared_counters: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
-) -> anyhow::Result<AppState> {
+) -> Result<AppState, StartError> {
     let app = App::new(Parts {
-        hasher: PasswordHasher::new(config.hash_cost, config.hash_threads, config.hash_queue)?,
+        hasher: PasswordHasher::new(config.hash_cost, config.hash_threads, config.hash_queue)
+            .map_err(StartError::Runtime)?,
         limiter: RateLimiter::new(
             Arc::new(MemoryCounters::default()),
             shared_counters,
@@ -33,9 +35,15 @@ pub fn app_state(
         ),
         store,
         clock,
-        tokens,
+        master: Some(master),
         lifetimes: Lifetimes::default(),
     });
+    app.open_key_set().await.map_err(|err| match err {
+        KeySetError::OtherMaster { .. } => {
+            StartError::Settings(format!("signing key {}: {err}", config.key_file.display()))
+        }
+        other => StartError::Runtime(anyhow::Error::new(other).context("cannot open the key set")),
+    })?;
     Ok(AppState {
         app: Arc::new(app),
         http: Arc::new(HttpSettings {
@@ -47,6 +55,11 @@ pub fn app_state(
                 subdomain: config.subdomain.clone(),
             },
             connections: config.connections.clone(),
+            cookie: config.auth_cookie.then(|| crate::http::CookieSettings {
+                secure: config.cookie_secure,
+                domain: config.cookie_domain.clone(),
+            }),
+            return_hosts: config.return_hosts.clone(),
         }),
     })
 }
@@ -62,7 +75,7 @@ pub enum StartError {
 
 /// `thunderhead serve`: runs until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn run(mut config: Config) -> Result<(), StartError> {
-    let (tokens, origin) = key_file::load_or_create(&config.key_file)
+    let (master, origin) = key_file::load_or_create(&config.key_file)
         .map_err(|e| StartError::Settings(e.to_string()))?;
     if origin == KeyOrigin::Created {
         tracing::info!(path = %config.key_file.display(), "created a new ES256 signing key (mode 0600); keep it: tokens signed with it die with it");
@@ -73,7 +86,6 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         .map_err(|e| {
             StartError::Runtime(e.context(format!("cannot open database {}", config.database_url)))
         })?;
-    check_signing_key(store.as_ref(), &tokens, &config).await?;
     config.connections.max_connections =
         fit_connections_to_descriptors(config.connections.max_connections);
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
@@ -88,9 +100,9 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
             Ok(Backend::Postgres) => Arc::new(StoreCounters(store.clone())),
             _ => Arc::new(MemoryCounters::default()),
         };
-    let state =
-        app_state(&config, store, tokens, shared_counters, clock).map_err(StartError::Runtime)?;
+    let state = app_state(&config, store, master, shared_counters, clock).await?;
     state.app.spawn_housekeeping(config.prune_interval);
+    state.app.spawn_key_refresh();
     let address = listener
         .local_addr()
         .map_err(|e| StartError::Runtime(e.into()))?;
@@ -99,35 +111,6 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         .await
         .map_err(|e| StartError::Runtime(e.into()))?;
     tracing::info!("thunderhead stopped");
-    Ok(())
-}
-
-/// The setting under which the database remembers which key its tokens are signed with.
-const SIGNING_KEY_SETTING: &str = "signing_key_fingerprint";
-
-/// Refuses to start with a key other than the one this database was first used with: its
-/// tokens would all be refused here while valid on the other instances, and the ones this
-/// instance signed refused there. Nothing but the public key's fingerprint is stored.
-async fn check_signing_key(
-    store: &dyn Store,
-    tokens: &TokenKeys,
-    config: &Config,
-) -> Result<(), StartError> {
-    let ours = tokens.fingerprint();
-    let recorded = store
-        .claim_setting(SIGNING_KEY_SETTING, &ours)
-        .await
-        .map_err(|e| StartError::Runtime(anyhow::Error::new(e).context("cannot read settings")))?;
-    if recorded != ours {
-        return Err(StartError::Settings(format!(
-            "signing key {} (public key fingerprint {}) is not the key database {} was used with \
-             (fingerprint {}); give every instance the same key file",
-            config.key_file.display(),
-            &ours[..16],
-            config.database_url,
-            &recorded[..recorded.len().min(16)],
-        )));
-    }
     Ok(())
 }
 

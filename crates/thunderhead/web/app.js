@@ -123,6 +123,18 @@ function showFormError(error, fields, formError, fieldFor = {}) {
   if (first) first.input.focus();
 }
 
+/**
+ * After signing in, go back where the person came from: the server names the place in the page
+ * only when it is one of the hosts it was told to trust (`--return-hosts`), so this never
+ * follows a link to anywhere else.
+ */
+function returnTo() {
+  const back = document.querySelector('meta[name="thunderhead-return"]');
+  if (!back || !back.content) return false;
+  location.assign(back.content);
+  return true;
+}
+
 // ---- signed out ----
 function signIn(message) {
   who.replaceChildren();
@@ -140,6 +152,7 @@ function signIn(message) {
         username: fields.username.input.value, password: fields.password.input.value, rememberMe: remember.checked,
       });
       store.set(auth.token, remember.checked);
+      if (returnTo()) return;
       say('');
       await home();
     } catch (error) {
@@ -175,6 +188,7 @@ function signUp() {
         rememberMe: remember.checked,
       });
       store.set(auth.token, remember.checked);
+      if (returnTo()) return;
       await home();
     } catch (error) {
       showFormError(error, fields, formError, { USER_EXISTS_ERROR: 'username', INVALID_PASSWORD_ERROR: 'repeatPassword' });

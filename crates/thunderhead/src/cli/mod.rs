@@ -1,5 +1,6 @@
 //! The `thunderhead` command line.
 
+mod keys;
 mod user;
 
 use std::ffi::OsString;
@@ -38,6 +39,32 @@ pub enum Command {
     /// Manage accounts directly in the database; works while a server is running.
     #[command(subcommand)]
     User(UserCommand),
+    /// The signing keys every instance on this database uses.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Service clients, which may introspect tokens (`POST /api/introspect`).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every key: its ID, when it was made and retired, which signs.
+    List,
+    /// Make a new signing key; older ones keep verifying until retired.
+    Rotate,
+    /// Retire a key: every token it signed is refused from then on.
+    Retire { kid: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a client; its secret is printed once, alone on standard output.
+    Create { name: String },
+    /// Every client and when it was made or revoked (never secrets).
+    List,
+    /// Revoke a client: its secret stops working at once.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +136,8 @@ where
                 }),
             Command::Config => Ok(()),
             Command::User(command) => user::run(config, command).await,
+            Command::Keys(command) => keys::run_keys(config, command).await,
+            Command::Client(command) => keys::run_client(config, command).await,
         }
     });
     match outcome {

@@ -18,7 +18,7 @@ pub async fn run(config: Config, command: UserCommand) -> Result<(), StartError>
         .map_err(|e| {
             StartError::Runtime(e.context(format!("cannot open database {}", config.database_url)))
         })?;
-    let app = App::for_operator(store, config.hash_cost).map_err(StartError::Runtime)?;
+    let app = App::for_operator(store, config.hash_cost, None).map_err(StartError::Runtime)?;
     match command {
         UserCommand::Create {
             username,

@@ -2,6 +2,7 @@
 
 pub mod ids;
 pub mod password;
+pub mod sealing;
 pub mod session_name;
 pub mod token;
 pub mod validate;
@@ -60,6 +61,8 @@ pub struct AuthRecord {
     pub session: SessionRecord,
     pub staff: bool,
     pub banned_at: Option<i64>,
+    /// The owner's username, for those who pass identity on (forward auth, introspection).
+    pub username: String,
 }
 
 impl From<i64> for UserId {

@@ -24,7 +24,7 @@ impl ApiError {
                 "INVALID_USER_ERROR",
                 "Invalid User",
             ),
-            InvalidPassword => (
+            InvalidPassword | ClientUnauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "INVALID_PASSWORD_ERROR",
                 "Invalid Password",
@@ -103,6 +103,12 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::ClientUnauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"thunderhead\""),
+                );
             }
             ApiError::RateLimited(decision) => {
                 RateLimitHeaders(Some(decision)).apply(response.headers_mut(), true);

@@ -60,10 +60,12 @@ async fn guard(state: AppState, access: Access, req: Request, next: Next) -> Res
     };
     let caller = match access {
         Access::Public => None,
-        Access::User | Access::Staff => match authenticate(&state, bearer_token(&req)).await {
-            Ok(caller) => Some(caller),
-            Err(err) => return err.into_response(),
-        },
+        Access::User | Access::Staff => {
+            match authenticate(&state, token_from_header(req.headers())).await {
+                Ok(caller) => Some(caller),
+                Err(err) => return err.into_response(),
+            }
+        }
     };
     if access == Access::Staff && !caller.as_ref().is_some_and(|c| c.staff) {
         return ApiError::Permissions.into_response();
@@ -124,8 +126,11 @@ fn request_ip(state: &AppState, req: &Request) -> IpAddr {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let forwarded = req
-        .headers()
+    forwarded_ip(state, peer, req.headers())
+}
+
+fn forwarded_ip(state: &AppState, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+    let forwarded = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok());
@@ -133,16 +138,34 @@ fn request_ip(state: &AppState, req: &Request) -> IpAddr {
 }
 
 /// The token from `Authorization`: the documented bare form, or `Bearer <token>`.
-fn bearer_token(req: &Request) -> Option<String> {
-    let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?.trim();
+pub fn token_from_header(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let header = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
     let token = match header.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         _ => header,
     };
-    Some(token.to_owned())
+    Some(token)
 }
 
-async fn authenticate(state: &AppState, token: Option<String>) -> Result<Caller, ApiError> {
+async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
     let token = token.ok_or(ApiError::InvalidToken)?;
-    state.app.authenticate(&token).await
+    state.app.authenticate(token).await
+}
+
+/// The client's address for routes without a guard (which resolve it themselves).
+pub struct RequestIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for RequestIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        Ok(Self(forwarded_ip(state, peer, &parts.headers)))
+    }
 }

@@ -2,6 +2,7 @@
 
 mod body;
 mod client_ip;
+mod cookie;
 mod error;
 mod extract;
 mod guard;
@@ -26,6 +27,7 @@ use crate::error::ApiError;
 use crate::service::App;
 
 use body::BodyProgress;
+pub use cookie::CookieSettings;
 pub use listener::ConnectionLimits;
 pub use views::Directory;
 
@@ -39,6 +41,10 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<IpNet>,
     pub directory: Directory,
     pub connections: ConnectionLimits,
+    /// The `thunderhead_token` cookie, when `--auth-cookie on`.
+    pub cookie: Option<CookieSettings>,
+    /// Hosts the web page may send a signed-in person back to (`?return=URL`).
+    pub return_hosts: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -55,6 +61,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::user_sessions::routes(&state))
         .merge(routes::account::routes(&state))
         .merge(routes::users::routes(&state))
+        .merge(routes::keys::routes(&state))
+        .merge(routes::introspect::routes())
+        .merge(routes::forward::routes())
         .merge(routes::web::routes())
         .fallback(guard::no_endpoint)
         .method_not_allowed_fallback(guard::no_endpoint)

@@ -32,6 +32,8 @@ pub struct Registration {
 pub struct Issued {
     pub token: String,
     pub exp: i64,
+    /// Seconds from now until `exp`: a cookie's `Max-Age`.
+    pub remaining_s: i64,
 }
 
 /// A login or sign-up let in by its per-IP limit. The unit of budget it holds is spent when
@@ -81,7 +83,7 @@ async fn release(slot: Option<Reservation>) {
 }
 
 impl App {
-    async fn reserve(&self, class: Class, key: &str) -> ApiResult<Option<Reservation>> {
+    pub(super) async fn reserve(&self, class: Class, key: &str) -> ApiResult<Option<Reservation>> {
         Ok(self.limiter.reserve(class, key).await?)
     }
 

@@ -5,13 +5,15 @@
 
 mod accounts;
 mod auth;
+mod clients;
 mod housekeeping;
+mod keys;
 mod sessions;
 
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::domain::token::TokenKeys;
+use crate::domain::token::{KeyPair, KeySet, Tokens};
 use crate::domain::{SessionRecord, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::hashing::PasswordHasher;
@@ -20,6 +22,8 @@ use crate::store::Store;
 
 pub use accounts::{AccountEdit, NewAccount};
 pub use auth::{Admission, Credentials, Issued, Registration};
+pub use clients::{valid_client_name, Introspection};
+pub use keys::{KeyInfo, KeySetError, KEY_REFRESH};
 pub use sessions::MAX_BULK;
 
 /// Session lifetimes, in seconds.
@@ -44,6 +48,7 @@ impl Default for Lifetimes {
 pub struct Caller {
     pub session: SessionRecord,
     pub staff: bool,
+    pub username: String,
 }
 
 impl Caller {
@@ -57,8 +62,9 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub hasher: PasswordHasher,
-    /// The signing key. Commands that sign nothing (`thunderhead user …`) may pass any.
-    pub tokens: TokenKeys,
+    /// The key file's key: the master of the key set (`keys`). `None` for commands that
+    /// neither sign nor verify (`thunderhead user …`).
+    pub master: Option<KeyPair>,
     pub limiter: RateLimiter,
     pub lifetimes: Lifetimes,
 }
@@ -68,7 +74,11 @@ pub struct App {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     hasher: PasswordHasher,
-    tokens: TokenKeys,
+    /// The key set in force; empty until `open_key_set`.
+    tokens: Tokens,
+    master: Option<keys::Master>,
+    /// The key set's rows as last put in force, to tell when they change.
+    keys_seen: std::sync::Mutex<Vec<crate::store::KeyRow>>,
     limiter: RateLimiter,
     lifetimes: Lifetimes,
     /// Wakes the background housekeeping, e.g. after a revoke-all left rows to purge.
@@ -81,7 +91,9 @@ impl App {
             store: parts.store,
             clock: parts.clock,
             hasher: parts.hasher,
-            tokens: parts.tokens,
+            tokens: Tokens::new(KeySet::default()),
+            master: parts.master.map(keys::Master::new),
+            keys_seen: std::sync::Mutex::default(),
             limiter: parts.limiter,
             lifetimes: parts.lifetimes,
             housekeeping: Arc::default(),
@@ -90,10 +102,12 @@ impl App {
 
     /// The façade for an operator's command at a terminal (`thunderhead user …`, a benchmark's
     /// seeding): the server's rules, one hashing thread, no rate limits (the operator is the
-    /// one person here). It signs no tokens, so any key will do.
+    /// one person here). `master` is the key file's key, for the commands that touch the key
+    /// set; the others pass `None`.
     pub fn for_operator(
         store: Arc<dyn Store>,
         cost: crate::domain::password::HashCost,
+        master: Option<KeyPair>,
     ) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
         let counters = Arc::new(crate::ratelimit::MemoryCounters::default());
@@ -107,13 +121,13 @@ impl App {
                 crate::ratelimit::RateLimits::OFF,
             ),
             clock,
-            tokens: TokenKeys::generate(),
+            master,
             lifetimes: Lifetimes::default(),
         }))
     }
 
-    /// The signing key (the JWT's `kid`, its public half).
-    pub fn tokens(&self) -> &TokenKeys {
+    /// The key set in force.
+    pub fn tokens(&self) -> &Tokens {
         &self.tokens
     }
 

@@ -42,6 +42,7 @@ impl App {
         Ok(Caller {
             session: record.session,
             staff: record.staff,
+            username: record.username,
         })
     }
 
@@ -62,15 +63,21 @@ impl App {
             .create_session(user, self.clock.now_s(), lifetime, name)
             .await?
             .ok_or(ApiError::InvalidUser)?;
-        let token = self.tokens.sign(&Claims {
-            sub: session.user_id.to_string(),
-            name: session.name.clone(),
-            iat: session.id.0,
-            exp: session.exp,
-        });
+        let token = self
+            .tokens
+            .sign(&Claims {
+                sub: session.user_id.to_string(),
+                name: session.name.clone(),
+                iat: session.id.0,
+                exp: session.exp,
+            })
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("the key set has no key to sign with"))
+            })?;
         Ok(Issued {
             token,
             exp: session.exp,
+            remaining_s: session.exp - self.clock.now_s(),
         })
     }
 

@@ -112,7 +112,7 @@ async fn answer(link: &mut Link, batch: Vec<Lookup>) {
     let mut answers: Vec<Option<AuthRecord>> = vec![None; batch.len()];
     match rows {
         Ok(rows) => {
-            for (n, user_id, iat, exp, name, staff, banned_at) in rows {
+            for (n, user_id, iat, exp, name, staff, banned_at, username) in rows {
                 // `n` is the lookup's 1-based position in the arrays.
                 let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| answers.get_mut(i))
                 else {
@@ -127,6 +127,7 @@ async fn answer(link: &mut Link, batch: Vec<Lookup>) {
                     },
                     staff,
                     banned_at,
+                    username,
                 });
             }
             for (lookup, found) in batch.into_iter().zip(answers) {
@@ -143,7 +144,7 @@ async fn answer(link: &mut Link, batch: Vec<Lookup>) {
     }
 }
 
-type Row = (i64, i64, i64, i64, String, bool, Option<i64>);
+type Row = (i64, i64, i64, i64, String, bool, Option<i64>, String);
 
 /// The batcher's connection, made when needed.
 struct Link {

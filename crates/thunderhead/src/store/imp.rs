@@ -47,7 +47,8 @@ macro_rules! impl_store {
             };
             use $crate::store::imp::StoreHooks;
             use $crate::store::{
-                map_unique, sql, Lookup, NewSession, NewUser, Store, StoreResult, UserChanges,
+                map_unique, sql, ClientRow, KeyRow, Lookup, NewSession, NewUser, Retirement, Store,
+                StoreResult, UserChanges,
             };
 
             impl $store {
@@ -608,6 +609,117 @@ macro_rules! impl_store {
                     Ok(sqlx::query_scalar(sql::SETTING)
                         .bind(name)
                         .fetch_one(self.pool())
+                        .await?)
+                }
+
+                async fn signing_keys(&self) -> StoreResult<Vec<KeyRow>> {
+                    Ok(sqlx::query_as(sql::SIGNING_KEYS)
+                        .fetch_all(self.pool())
+                        .await?)
+                }
+
+                async fn add_signing_key(&self, key: &KeyRow) -> StoreResult<bool> {
+                    let _writer = self.writer().await;
+                    let mut tx = self.pool().begin().await?;
+                    sqlx::query(sql::LOCK_KEY_SET).execute(&mut *tx).await?;
+                    if key.legacy {
+                        sqlx::query(sql::CLEAR_LEGACY_KEY)
+                            .bind(&key.kid)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    let added = sqlx::query(sql::INSERT_KEY)
+                        .bind(&key.kid)
+                        .bind(&key.public_key)
+                        .bind(&key.private_key)
+                        .bind(key.created_at)
+                        .bind(key.retired_at)
+                        .bind(key.legacy)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        > 0;
+                    if key.legacy && !added {
+                        sqlx::query(sql::MAKE_LEGACY_KEY)
+                            .bind(&key.kid)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(added)
+                }
+
+                async fn retire_signing_key(
+                    &self,
+                    kid: &str,
+                    now_ms: i64,
+                ) -> StoreResult<Retirement> {
+                    let _writer = self.writer().await;
+                    let mut tx = self.pool().begin().await?;
+                    sqlx::query(sql::LOCK_KEY_SET).execute(&mut *tx).await?;
+                    let retired: Option<KeyRow> = sqlx::query_as(sql::RETIRE_KEY)
+                        .bind(kid)
+                        .bind(now_ms)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let outcome = match retired {
+                        Some(row) => Retirement::Retired(row),
+                        None => {
+                            let row: Option<KeyRow> = sqlx::query_as(sql::KEY_BY_ID)
+                                .bind(kid)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            match row {
+                                None => Retirement::NoSuchKey,
+                                Some(row) if row.retired_at.is_some() => Retirement::AlreadyRetired,
+                                Some(_) => Retirement::LastKey,
+                            }
+                        }
+                    };
+                    tx.commit().await?;
+                    Ok(outcome)
+                }
+
+                async fn create_client(
+                    &self,
+                    name: &str,
+                    secret_hash: &str,
+                    now_ms: i64,
+                ) -> StoreResult<bool> {
+                    let _writer = self.writer().await;
+                    Ok(sqlx::query(sql::CREATE_CLIENT)
+                        .bind(name)
+                        .bind(secret_hash)
+                        .bind(now_ms)
+                        .execute(self.pool())
+                        .await?
+                        .rows_affected()
+                        > 0)
+                }
+
+                async fn list_clients(&self) -> StoreResult<Vec<ClientRow>> {
+                    Ok(sqlx::query_as(sql::LIST_CLIENTS)
+                        .fetch_all(self.pool())
+                        .await?)
+                }
+
+                async fn revoke_client(
+                    &self,
+                    name: &str,
+                    now_ms: i64,
+                ) -> StoreResult<Option<ClientRow>> {
+                    let _writer = self.writer().await;
+                    Ok(sqlx::query_as(sql::REVOKE_CLIENT)
+                        .bind(name)
+                        .bind(now_ms)
+                        .fetch_optional(self.pool())
+                        .await?)
+                }
+
+                async fn client_secret_hash(&self, name: &str) -> StoreResult<Option<String>> {
+                    Ok(sqlx::query_scalar(sql::CLIENT_SECRET_HASH)
+                        .bind(name)
+                        .fetch_optional(self.pool())
                         .await?)
                 }
 

@@ -73,6 +73,51 @@ pub struct NewSession {
     pub name: String,
 }
 
+/// A key of the key set as stored. `private_key` is sealed (`domain::sealing`); `Debug`
+/// leaves it out all the same.
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct KeyRow {
+    pub kid: String,
+    /// SPKI PEM.
+    pub public_key: String,
+    pub private_key: String,
+    /// Milliseconds since the UNIX epoch.
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    /// The key kid-less tokens verify against.
+    pub legacy: bool,
+}
+
+impl std::fmt::Debug for KeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRow")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .field("legacy", &self.legacy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What retiring a key came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retirement {
+    Retired(KeyRow),
+    NoSuchKey,
+    AlreadyRetired,
+    /// It is the last live key: a set without one could sign nothing.
+    LastKey,
+}
+
+/// A service client, without its secret's hash.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClientRow {
+    pub name: String,
+    /// Milliseconds since the UNIX epoch.
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 /// What looking up one session of a user found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup<T> {
@@ -205,6 +250,26 @@ pub trait Store: Send + Sync + 'static {
     /// Records `value` under `name` if nothing is recorded there yet, and returns what is
     /// recorded now: the first writer's value, whoever that was.
     async fn claim_setting(&self, name: &str, value: &str) -> StoreResult<String>;
+
+    /// Every key of the key set, oldest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<KeyRow>>;
+    /// Adds a key unless one with its ID is there; true when added. A `legacy` key becomes
+    /// the one kid-less tokens verify against (the previous one stops being it), whether it
+    /// was added now or before.
+    async fn add_signing_key(&self, key: &KeyRow) -> StoreResult<bool>;
+    /// Retires a live key, unless it is the last one; see `sql.rs` for why two at once cannot
+    /// retire the last two.
+    async fn retire_signing_key(&self, kid: &str, now_ms: i64) -> StoreResult<Retirement>;
+    /// Creates a client, or gives a revoked one of that name a new secret; false when a live
+    /// client has the name.
+    async fn create_client(&self, name: &str, secret_hash: &str, now_ms: i64) -> StoreResult<bool>;
+    /// Every client, revoked ones included, by name.
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRow>>;
+    /// Revokes a live client; `None` when there is no live client of that name.
+    async fn revoke_client(&self, name: &str, now_ms: i64) -> StoreResult<Option<ClientRow>>;
+    /// The secret's hash of the live client `name`.
+    async fn client_secret_hash(&self, name: &str) -> StoreResult<Option<String>>;
+
     /// Answers when the database does; for readiness probes.
     async fn ping(&self) -> StoreResult<()>;
     /// Forgets rate-limit windows that have ended.

@@ -29,6 +29,13 @@
 //! columns always agree with the rows. A writer that bypasses these statements (a bulk load)
 //! must keep them too: `Store::insert_sessions` does.
 //!
+//! The key set (`signing_keys`) always has at least one live key once created: retiring takes
+//! the key set's lock first (`LOCK_KEY_SET`, a row lock on the key file's fingerprint
+//! setting), then retires only while another live key remains (`RETIRE_KEY`), so two
+//! retirements at once on two instances cannot retire the last two. At most one key is
+//! `legacy` (a unique partial index); making another one legacy clears the flag first, in
+//! the same transaction (`CLEAR_LEGACY_KEY`).
+//!
 //! `rate_limits.hits` is at most the limit plus one: `TAKE_HIT` stops counting at that marker,
 //! so a refused attempt takes nothing and `GIVE_BACK_HIT` can return a unit exactly.
 
@@ -143,7 +150,7 @@ pub const UNCOUNT_SESSIONS: &str =
     "UPDATE users SET session_count = session_count - $2 WHERE id = $1";
 
 pub const AUTHENTICATE: &str = concat!(
-    "SELECT s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at \
+    "SELECT s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at, u.username \
      FROM sessions s JOIN users u ON u.id = s.user_id \
      WHERE s.user_id = $1 AND s.iat = $2 AND s.exp > $3 AND ",
     valid!("s", "u")
@@ -152,7 +159,7 @@ pub const AUTHENTICATE: &str = concat!(
 /// PostgreSQL only: `AUTHENTICATE` for many lookups at once. `n` is each lookup's position in
 /// the arrays; a lookup with no row has no live session.
 pub const AUTHENTICATE_MANY: &str = concat!(
-    "SELECT k.n, s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at \
+    "SELECT k.n, s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at, u.username \
      FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) WITH ORDINALITY AS k(user_id, iat, now_s, n) \
      JOIN sessions s ON s.user_id = k.user_id AND s.iat = k.iat AND s.exp > k.now_s \
      JOIN users u ON u.id = s.user_id \
@@ -260,6 +267,78 @@ pub const CLAIM_SETTING: &str =
 pub const SETTING: &str = "SELECT value FROM settings WHERE name = $1";
 
 pub const PRUNE_RATE_LIMITS: &str = "DELETE FROM rate_limits WHERE reset_at <= $1";
+
+macro_rules! key_columns {
+    () => {
+        "kid, public_key, private_key, created_at, retired_at, legacy"
+    };
+}
+
+/// Every key, oldest first: the whole set is a few rows, read every few seconds.
+pub const SIGNING_KEYS: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM signing_keys ORDER BY created_at, kid"
+);
+
+/// Adds a key unless its ID is there already.
+pub const INSERT_KEY: &str = concat!(
+    "INSERT INTO signing_keys (",
+    key_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kid) DO NOTHING"
+);
+
+pub const CLEAR_LEGACY_KEY: &str =
+    "UPDATE signing_keys SET legacy = FALSE WHERE legacy AND kid <> $1";
+
+/// Makes `$1` the key that kid-less tokens verify against (it was added before).
+pub const MAKE_LEGACY_KEY: &str = "UPDATE signing_keys SET legacy = TRUE WHERE kid = $1";
+
+/// Serialises changes to the key set across instances: a row lock on the setting that names
+/// the key file every instance shares.
+pub const LOCK_KEY_SET: &str =
+    "UPDATE settings SET value = value WHERE name = 'signing_key_fingerprint'";
+
+/// Retires `$1` at `$2`, only while another key stays live; the caller holds `LOCK_KEY_SET`.
+pub const RETIRE_KEY: &str = concat!(
+    "UPDATE signing_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL \
+     AND EXISTS (SELECT 1 FROM signing_keys o WHERE o.retired_at IS NULL AND o.kid <> $1) \
+     RETURNING ",
+    key_columns!()
+);
+
+pub const KEY_BY_ID: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM signing_keys WHERE kid = $1"
+);
+
+macro_rules! client_columns {
+    () => {
+        "name, created_at, revoked_at"
+    };
+}
+
+/// A new client, or a new secret for a revoked one of that name; a live one is left alone
+/// (no row affected: the name is taken).
+pub const CREATE_CLIENT: &str = "INSERT INTO service_clients (name, secret_hash, created_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET secret_hash = $2, created_at = $3, \
+     revoked_at = NULL WHERE service_clients.revoked_at IS NOT NULL";
+
+pub const LIST_CLIENTS: &str = concat!(
+    "SELECT ",
+    client_columns!(),
+    " FROM service_clients ORDER BY name"
+);
+
+pub const REVOKE_CLIENT: &str = concat!(
+    "UPDATE service_clients SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL RETURNING ",
+    client_columns!()
+);
+
+/// The secret's hash of a live client.
+pub const CLIENT_SECRET_HASH: &str =
+    "SELECT secret_hash FROM service_clients WHERE name = $1 AND revoked_at IS NULL";
 
 /// Counts sessions inserted in bulk (`insert_sessions`): moves the ID counter past the last
 /// inserted ID `$2`, so no later login can take one of them, and adds `$3` to the count.

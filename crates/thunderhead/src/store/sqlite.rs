@@ -110,6 +110,7 @@ impl StoreHooks for SqliteStore {
                             session: session_from(row)?,
                             staff: row.get(4)?,
                             banned_at: row.get(5)?,
+                            username: row.get(6)?,
                         })
                     })
                     .transpose()

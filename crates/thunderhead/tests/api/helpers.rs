@@ -10,7 +10,7 @@ use sqlx::postgres::PgConnectOptions;
 use thunderhead::clock::{Clock, ManualClock};
 use thunderhead::config::Config;
 use thunderhead::domain::password::HashCost;
-use thunderhead::domain::token::TokenKeys;
+use thunderhead::domain::token::KeyPair;
 use thunderhead::domain::UserId;
 use thunderhead::http::{self, AppState};
 use thunderhead::ratelimit::{CounterStore, MemoryCounters, RateLimits, StoreCounters};
@@ -293,10 +293,11 @@ impl TestApp {
         let state = app_state(
             &config,
             store.clone(),
-            TokenKeys::generate(),
+            KeyPair::generate(),
             counters,
             clock.clone(),
-        )?;
+        )
+        .await?;
         state.app.spawn_housekeeping(config.prune_interval);
         // The configured address on an ephemeral port; reached over loopback whatever it is.
         let listener = TcpListener::bind((config.listen.ip(), 0)).await?;

@@ -134,6 +134,20 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str, toml::Value)
         ("keep_alive_timeout_secs", ("33", "33", Integer(33))),
         ("max_connections", ("500", "500", Integer(500))),
         ("log_format", ("json", "\"json\"", s("json"))),
+        ("auth_cookie", ("on", "true", Boolean(true))),
+        ("cookie_secure", ("off", "false", Boolean(false))),
+        (
+            "cookie_domain",
+            ("example.com", "\"example.com\"", s("example.com")),
+        ),
+        (
+            "return_hosts",
+            (
+                "files.example.com,127.0.0.1:8080",
+                "[\"files.example.com\", \"127.0.0.1:8080\"]",
+                toml::Value::Array(vec![s("files.example.com"), s("127.0.0.1:8080")]),
+            ),
+        ),
     ])
 }
 
@@ -331,7 +345,10 @@ async fn an_exposed_key_is_warned_about_and_a_different_key_refused() -> TestRes
     std::fs::remove_file(&key)?;
     let (code, _, err) = env.run(&["serve", "--listen", "127.0.0.1:0"], "")?;
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("is not the key database"), "{err}");
+    assert!(
+        err.contains("is not the one this database was first used with"),
+        "{err}"
+    );
     Ok(())
 }
 

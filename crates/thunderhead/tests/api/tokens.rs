@@ -5,7 +5,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use thunderhead::domain::token::{Claims, TokenKeys};
+use thunderhead::domain::token::{Claims, KeyPair};
 
 use crate::helpers::{TestApp, TestResult};
 
@@ -29,7 +29,7 @@ async fn forged_tampered_and_foreign_tokens_are_refused() -> TestResult {
         <[&str; 3]>::try_from(token.split('.').collect::<Vec<_>>()).map_err(|_| "token shape")?;
 
     // Same claims, another key.
-    let other_key = TokenKeys::generate().sign(&serde_json::from_value::<Claims>(claims.clone())?);
+    let other_key = KeyPair::generate().sign(&serde_json::from_value::<Claims>(claims.clone())?);
     // Claims changed to another user (the staff member), original signature kept.
     let mut escalated = claims.clone();
     escalated["sub"] = json!("2");
@@ -41,8 +41,8 @@ async fn forged_tampered_and_foreign_tokens_are_refused() -> TestResult {
     // HS256 keyed with the server's public key (the classic algorithm-confusion attack).
     let hs_header = b64(&json!({"alg": "HS256", "typ": "JWT"}));
     let signing_input = format!("{hs_header}.{}", b64(&claims));
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(app.state.app.tokens().public_key_pem().as_bytes())?;
+    let public_pem = app.store.signing_keys().await?[0].public_key.clone();
+    let mut mac = Hmac::<Sha256>::new_from_slice(public_pem.as_bytes())?;
     mac.update(signing_input.as_bytes());
     let hs256 = format!(
         "{signing_input}.{}",
@@ -93,12 +93,17 @@ async fn expired_and_revoked_tokens_are_refused() -> TestResult {
     let (alice, token) = app.user_with_token("alice", false).await;
     // A correctly signed token for a session that was never created.
     let claims = claims_of(&token);
-    let never = app.state.app.tokens().sign(&Claims {
-        sub: alice.to_string(),
-        name: "ghost".into(),
-        iat: claims["iat"].as_i64().unwrap_or_default() + 1000,
-        exp: claims["exp"].as_i64().unwrap_or_default(),
-    });
+    let never = app
+        .state
+        .app
+        .tokens()
+        .sign(&Claims {
+            sub: alice.to_string(),
+            name: "ghost".into(),
+            iat: claims["iat"].as_i64().unwrap_or_default() + 1000,
+            exp: claims["exp"].as_i64().unwrap_or_default(),
+        })
+        .ok_or("the key set signs")?;
     app.get("/api/user/session", &never)
         .await
         .assert_error(401, "INVALID_SESSION_ERROR");
@@ -206,7 +211,10 @@ async fn a_token_has_one_spelling_and_names_its_key() -> TestResult {
             &URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap_or_default())?,
         )?;
         assert_eq!(header["alg"], "ES256");
-        assert_eq!(header["kid"], app.state.app.tokens().kid());
+        assert_eq!(
+            header["kid"].as_str(),
+            app.state.app.tokens().signing_kid().as_deref()
+        );
         assert_eq!(app.get("/api/user/session", &token).await.status, 200);
         app.get("/api/user/session", &high_s_twin(&token))
             .await

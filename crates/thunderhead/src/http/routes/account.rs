@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use super::session_name_from;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::Fields;
+use crate::http::cookie::SetCookie;
 use crate::http::extract::ClientIp;
 use crate::http::ratelimit_headers::RateLimitHeaders;
 use crate::http::views::{SuccessfulAuth, UserView};
@@ -54,6 +55,11 @@ async fn register(
     Ok((
         StatusCode::CREATED,
         RateLimitHeaders(decision),
+        SetCookie::token(
+            state.http.cookie.as_ref(),
+            &issued.token,
+            issued.remaining_s,
+        ),
         Json(SuccessfulAuth {
             token: issued.token,
             exp: issued.exp,
@@ -100,7 +106,7 @@ async fn remove(
     ClientIp(ip): ClientIp,
     caller: Caller,
     fields: Fields,
-) -> ApiResult<Json<UserView>> {
+) -> ApiResult<(SetCookie, Json<UserView>)> {
     let mut check = fields.check();
     let username = check.text("username");
     let password = check.text("password");
@@ -109,5 +115,9 @@ async fn remove(
         .app
         .delete_own_account(&caller, &username, &password, ip)
         .await?;
-    Ok(Json(state.http.directory.user(user)))
+    // The account, and with it this browser's session, is gone.
+    Ok((
+        SetCookie::clear(state.http.cookie.as_ref()),
+        Json(state.http.directory.user(user)),
+    ))
 }

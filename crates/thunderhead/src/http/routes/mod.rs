@@ -1,7 +1,10 @@
 //! One resource per file, each with its routes beside its handlers.
 
 pub mod account;
+pub mod forward;
 pub mod health;
+pub mod introspect;
+pub mod keys;
 pub mod own_sessions;
 pub mod sanity;
 pub mod user_sessions;

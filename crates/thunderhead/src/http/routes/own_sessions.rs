@@ -11,6 +11,7 @@ use super::session_name_from;
 use crate::domain::SessionId;
 use crate::error::ApiResult;
 use crate::http::body::Fields;
+use crate::http::cookie::SetCookie;
 use crate::http::extract::{ClientIp, PathIds, QueryParams};
 use crate::http::ratelimit_headers::RateLimitHeaders;
 use crate::http::views::{DeleteBulk, ListView, SessionView, Success, SuccessfulAuth};
@@ -54,6 +55,11 @@ async fn login(
     Ok((
         StatusCode::CREATED,
         RateLimitHeaders(decision),
+        SetCookie::token(
+            state.http.cookie.as_ref(),
+            &issued.token,
+            issued.remaining_s,
+        ),
         Json(SuccessfulAuth {
             token: issued.token,
             exp: issued.exp,
@@ -87,12 +93,16 @@ async fn revoke_one(
     State(state): State<AppState>,
     caller: Caller,
     ids: PathIds,
-) -> ApiResult<Json<Success>> {
-    state
-        .app
-        .revoke_session(caller.user(), ids.session(0)?)
-        .await?;
-    Ok(Json(Success::new("Session Deleted")))
+) -> ApiResult<(SetCookie, Json<Success>)> {
+    let id = ids.session(0)?;
+    state.app.revoke_session(caller.user(), id).await?;
+    // Ending one's own session signs this browser out of the protected services too.
+    let cookie = if id == caller.session.id {
+        SetCookie::clear(state.http.cookie.as_ref())
+    } else {
+        SetCookie::NONE
+    };
+    Ok((cookie, Json(Success::new("Session Deleted"))))
 }
 
 async fn revoke_listed(
@@ -112,13 +122,20 @@ async fn revoke_all(
     State(state): State<AppState>,
     caller: Caller,
     query: QueryParams,
-) -> ApiResult<Json<DeleteBulk>> {
+) -> ApiResult<(SetCookie, Json<DeleteBulk>)> {
     let keep = (query.get("allButSelf") == Some("true")).then_some(caller.session.id);
     let count = state.app.revoke_all_sessions(caller.user(), keep).await?;
-    Ok(Json(DeleteBulk {
-        count,
-        kind: "session",
-    }))
+    let cookie = match keep {
+        Some(_) => SetCookie::NONE,
+        None => SetCookie::clear(state.http.cookie.as_ref()),
+    };
+    Ok((
+        cookie,
+        Json(DeleteBulk {
+            count,
+            kind: "session",
+        }),
+    ))
 }
 
 /// The `sessions` field of a bulk revocation: at most 100 entries, unknown ones included.
