@@ -27,6 +27,24 @@ pub async fn wait_until<T>(
     }
 }
 
+/// `wait_until` for a probe that must itself wait (an HTTP request, say).
+pub async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("gave up after {within:?} waiting for {what}"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 pub struct Process {
     name: String,
     child: Child,

@@ -9,11 +9,11 @@ use thunderhead::domain::token::{Claims, KeyPair};
 
 use crate::helpers::{TestApp, TestResult};
 
-fn b64(value: &Value) -> String {
+pub fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-fn claims_of(token: &str) -> Value {
+pub fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap_or_default();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default())
         .unwrap_or(Value::Null)
