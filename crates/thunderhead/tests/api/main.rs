@@ -18,6 +18,7 @@ mod keys;
 mod limits_under_load;
 mod login;
 mod multi_instance;
+mod nginx;
 mod outage;
 mod own_sessions;
 mod process;
