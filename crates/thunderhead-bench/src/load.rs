@@ -33,6 +33,19 @@ impl Shot {
         }
     }
 
+    /// `POST /api/introspect` of `token` as the service client `name`.
+    pub fn introspect(name: &str, secret: &str, token: &str) -> Self {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{secret}"));
+        Self {
+            method: Method::POST,
+            path: "/api/introspect".into(),
+            token: Some(format!("Basic {basic}")),
+            body: Some(serde_json::json!({ "token": token }).to_string()),
+            expect: 200,
+        }
+    }
+
     /// `POST /api/user/session` for `username` with the seeded password.
     pub fn login(username: &str) -> Self {
         Self {

@@ -121,6 +121,8 @@ struct Cast {
     one_token: String,
     many_token: String,
     fifty_token: String,
+    /// The introspection scenario's service client.
+    client: (String, String),
 }
 
 /// What every scenario needs.
@@ -165,6 +167,7 @@ async fn bench(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<
         one_token: login(addr, "one").await?,
         many_token: login(addr, "many").await?,
         fifty_token: login(addr, "fifty").await?,
+        client: ("bench".to_owned(), db.client("bench").await?),
     };
     let report = Report::new(url, args.connections, Duration::from_secs(args.duration));
     let mut bench = Bench {
@@ -175,6 +178,7 @@ async fn bench(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<
         report,
         far,
     };
+    bench.check_introspection().await?;
     bench.reads().await;
     bench.logins(cost).await?;
     bench.revocations().await?;
@@ -197,6 +201,21 @@ impl Bench<'_> {
         self.report.push(Row::new(name, connections, &stats, rss));
     }
 
+    /// The introspection scenario must measure live answers, not `{"active": false}`.
+    async fn check_introspection(&self) -> anyhow::Result<()> {
+        let c = &self.cast;
+        let (status, body, _) = once(
+            self.server.addr,
+            &Shot::introspect(&c.client.0, &c.client.1, &c.one_token),
+        )
+        .await?;
+        anyhow::ensure!(
+            status == 200 && body["active"] == true,
+            "introspection answered {status}: {body}"
+        );
+        Ok(())
+    }
+
     /// Throughput of the reads, from the ceiling (`GET /api`) to the heaviest list.
     async fn reads(&mut self) {
         let c = &self.cast;
@@ -205,6 +224,14 @@ impl Bench<'_> {
             (
                 "GET /api/user/session (authenticated)",
                 Shot::get("/api/user/session", Some(&c.one_token)),
+            ),
+            (
+                "GET /api/auth/forward (forward auth)",
+                Shot::get("/api/auth/forward", Some(&c.one_token)),
+            ),
+            (
+                "POST /api/introspect (service client)",
+                Shot::introspect(&c.client.0, &c.client.1, &c.one_token),
             ),
             (
                 "GET /api/user/sessions, 1 session",

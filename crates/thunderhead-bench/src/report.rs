@@ -6,9 +6,11 @@ use std::time::Duration;
 use crate::load::Stats;
 
 /// Every scenario a run must have; a run missing one has failed.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 13] = [
     "GET /api",
     "GET /api/user/session (authenticated)",
+    "GET /api/auth/forward (forward auth)",
+    "POST /api/introspect (service client)",
     "GET /api/user/sessions, 1 session",
     "GET /api/user/sessions, 50 sessions",
     "GET /api/user/sessions, 100k sessions",
@@ -163,6 +165,19 @@ impl Report {
                 ),
                 auth.p99 < 5.0,
             ));
+        }
+        // Other services call these on every request they serve: they must cost what an
+        // authenticated GET costs (issue #10: within 1.2x).
+        if let Some(auth) = self.row("GET /api/user/session (auth") {
+            for name in ["GET /api/auth/forward", "POST /api/introspect"] {
+                if let Some(row) = self.row(name) {
+                    let cost = auth.rps / row.rps.max(1e-9);
+                    checks.push((
+                        format!("{name} costs {cost:.2}x an authenticated GET (target <= 1.2x)"),
+                        cost <= 1.2,
+                    ));
+                }
+            }
         }
         if let (Some(fifty), Some(many)) = (
             self.row("GET /api/user/sessions, 50 "),

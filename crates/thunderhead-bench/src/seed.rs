@@ -69,6 +69,15 @@ impl Seeder {
         Ok(ids)
     }
 
+    /// A service client for the introspection scenario; its secret.
+    pub async fn client(&self, name: &str) -> anyhow::Result<String> {
+        let app = App::for_operator(self.store.clone(), HashCost::default(), None)?;
+        app.create_client(name)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating client {name}: {e}"))?
+            .ok_or_else(|| anyhow::anyhow!("client {name} exists"))
+    }
+
     /// Gives `user` `count` live sessions with IDs `first_iat..first_iat+count`.
     pub async fn add_sessions(
         &self,
