@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::{client_key, Class};
 use crate::store::ClientRow;
 
+use super::sessions::caller_from;
 use super::{App, Caller};
 
 /// What introspecting a token found: the live session and its owner, or nothing.
@@ -29,11 +30,16 @@ pub fn valid_client_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// The stored form of a secret: its SHA-256 in lower-case hex.
 fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(digest.len() * 2);
+    for byte in digest {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
 }
 
 impl App {
@@ -62,23 +68,10 @@ impl App {
         Ok(self.store.revoke_client(name, self.clock.now_ms()).await?)
     }
 
-    /// Whether `secret` is the live client `name`'s.
-    async fn client_authenticates(&self, name: &str, secret: &str) -> ApiResult<bool> {
-        if !valid_client_name(name) {
-            return Ok(false);
-        }
-        let Some(stored) = self.store.client_secret_hash(name).await? else {
-            return Ok(false);
-        };
-        Ok(bool::from(
-            stored.as_bytes().ct_eq(secret_hash(secret).as_bytes()),
-        ))
-    }
-
     /// RFC 7662: the client must authenticate (else `ClientUnauthorized`, and the attempt
     /// counts against the address's failed-password limit); then a missing token is 400, and
     /// anything but a live session of an unbanned owner is simply inactive. The client and
-    /// the token are looked up at once, so the two lookups cost one round trip of time.
+    /// the session are read in one round trip (one batched query on PostgreSQL).
     pub async fn introspect(
         &self,
         ip: IpAddr,
@@ -86,14 +79,17 @@ impl App {
         secret: &str,
         token: Option<&str>,
     ) -> ApiResult<Introspection> {
-        let session = async {
-            match token {
-                Some(token) => Some(self.authenticate(token).await),
-                None => None,
-            }
-        };
-        let (client_ok, session) = tokio::join!(self.client_authenticates(client, secret), session);
-        if !client_ok? {
+        let now_s = self.clock.now_s();
+        let subject = token.and_then(|token| self.tokens.verify(token, now_s));
+        let (stored, record) = self
+            .store
+            .introspect(client, subject.map(|s| (s.user, s.session, now_s)))
+            .await?;
+        let client_ok = valid_client_name(client)
+            && stored.is_some_and(|stored| {
+                bool::from(stored.as_bytes().ct_eq(secret_hash(secret).as_bytes()))
+            });
+        if !client_ok {
             // A wrong secret is a wrong password: guessing is limited the same way.
             if let Some(slot) = self
                 .reserve(Class::FailedPassword, &client_key(ip).to_string())
@@ -103,10 +99,10 @@ impl App {
             }
             return Err(ApiError::ClientUnauthorized);
         }
-        let Some(session) = session else {
+        if token.is_none() {
             return Err(ApiError::MissingFields(vec!["token"]));
-        };
-        match session {
+        }
+        match caller_from(record) {
             Ok(caller) => Ok(Some(caller)),
             Err(ApiError::InvalidToken | ApiError::Banned) => Ok(None),
             Err(other) => Err(other),
@@ -117,6 +113,14 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_stored_as_their_sha256() {
+        assert_eq!(
+            secret_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn client_names_are_plain() {

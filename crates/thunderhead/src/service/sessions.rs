@@ -4,7 +4,7 @@
 //! round trip to check it.
 
 use crate::domain::token::Claims;
-use crate::domain::{Listing, Page, SessionId, SessionRecord, UserId};
+use crate::domain::{AuthRecord, Listing, Page, SessionId, SessionRecord, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::store::Lookup;
 
@@ -12,6 +12,19 @@ use super::{App, Caller, Issued};
 
 /// At most this many IDs in one bulk revocation, unknown ones included.
 pub const MAX_BULK: usize = 100;
+
+/// The caller a lookup found: none is an invalid token, a banned owner is refused.
+pub(super) fn caller_from(record: Option<AuthRecord>) -> ApiResult<Caller> {
+    let record = record.ok_or(ApiError::InvalidToken)?;
+    if record.banned_at.is_some() {
+        return Err(ApiError::Banned);
+    }
+    Ok(Caller {
+        session: record.session,
+        staff: record.staff,
+        username: record.username,
+    })
+}
 
 /// The contract's answers for a session that is not there, or a user who is not.
 fn found<T>(lookup: Lookup<T>) -> ApiResult<T> {
@@ -34,16 +47,8 @@ impl App {
         let record = self
             .store
             .authenticate(subject.user, subject.session, now_s)
-            .await?
-            .ok_or(ApiError::InvalidToken)?;
-        if record.banned_at.is_some() {
-            return Err(ApiError::Banned);
-        }
-        Ok(Caller {
-            session: record.session,
-            staff: record.staff,
-            username: record.username,
-        })
+            .await?;
+        caller_from(record)
     }
 
     /// Opens a session for `user` and signs its token.

@@ -30,6 +30,14 @@ pub(super) trait StoreHooks: Send + Sync {
         now_s: i64,
     ) -> StoreResult<Option<AuthRecord>>;
 
+    /// `Store::introspect`: asked on every introspection, so it gets the same fast path as
+    /// `authenticate_row`.
+    async fn introspect_row(
+        &self,
+        client: &str,
+        session: Option<super::SessionKey>,
+    ) -> StoreResult<(Option<String>, Option<AuthRecord>)>;
+
     /// One page of live sessions and their count; `None` when the user does not exist.
     async fn list_rows(
         &self,
@@ -716,11 +724,12 @@ macro_rules! impl_store {
                         .await?)
                 }
 
-                async fn client_secret_hash(&self, name: &str) -> StoreResult<Option<String>> {
-                    Ok(sqlx::query_scalar(sql::CLIENT_SECRET_HASH)
-                        .bind(name)
-                        .fetch_optional(self.pool())
-                        .await?)
+                async fn introspect(
+                    &self,
+                    client: &str,
+                    session: Option<$crate::store::SessionKey>,
+                ) -> StoreResult<(Option<String>, Option<AuthRecord>)> {
+                    self.introspect_row(client, session).await
                 }
 
                 async fn ping(&self) -> StoreResult<()> {

@@ -1,9 +1,9 @@
 //! Storage behind one trait. Both backends run the SQL in `sql.rs` through the one method set
 //! in `imp.rs`. What differs per backend is connection set-up, migrations, and how the two hot
 //! reads run: SQLite reads in place on read-only connections, PostgreSQL batches the
-//! authentication lookups (`auth_batch.rs`) and gives lists connections of their own.
+//! authentication and service-client lookups (`batch.rs`) and gives lists connections of their own.
 
-mod auth_batch;
+mod batch;
 pub(crate) mod imp;
 mod postgres;
 mod sql;
@@ -117,6 +117,9 @@ pub struct ClientRow {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
+
+/// A session to authenticate: its user, its ID, and the time it must still live at.
+pub type SessionKey = (UserId, SessionId, i64);
 
 /// What looking up one session of a user found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,8 +270,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_clients(&self) -> StoreResult<Vec<ClientRow>>;
     /// Revokes a live client; `None` when there is no live client of that name.
     async fn revoke_client(&self, name: &str, now_ms: i64) -> StoreResult<Option<ClientRow>>;
-    /// The secret's hash of the live client `name`.
-    async fn client_secret_hash(&self, name: &str) -> StoreResult<Option<String>>;
+    /// What an introspection needs, in one round trip: the secret's hash of the live client
+    /// `client`, and, if the token named a session, what `authenticate` finds for it.
+    async fn introspect(
+        &self,
+        client: &str,
+        session: Option<SessionKey>,
+    ) -> StoreResult<(Option<String>, Option<AuthRecord>)>;
 
     /// Answers when the database does; for readiness probes.
     async fn ping(&self) -> StoreResult<()>;

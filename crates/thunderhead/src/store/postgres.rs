@@ -6,7 +6,7 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::auth_batch::AuthBatcher;
+use super::batch::{AuthLookups, Batcher, IntrospectLookups};
 use super::imp::{impl_store, StoreHooks};
 use super::{PoolSettings, StoreResult};
 use crate::domain::{AuthRecord, Listing, Page, SessionId, SessionRecord, UserId};
@@ -15,7 +15,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Connections for session lists only, with one generic plan per statement.
     reads: PgPool,
-    auth: AuthBatcher,
+    auth: Batcher<AuthLookups>,
+    introspections: Batcher<IntrospectLookups>,
 }
 
 impl PostgresStore {
@@ -43,8 +44,14 @@ impl PostgresStore {
         let reads = pool_options(lists, settings)
             .connect_with(generic.clone())
             .await?;
-        let auth = AuthBatcher::start(generic, settings.acquire_timeout);
-        Ok(Self { pool, reads, auth })
+        let auth = Batcher::start(generic.clone(), settings.acquire_timeout);
+        let introspections = Batcher::start(generic, settings.acquire_timeout);
+        Ok(Self {
+            pool,
+            reads,
+            auth,
+            introspections,
+        })
     }
 }
 
@@ -68,7 +75,21 @@ impl StoreHooks for PostgresStore {
         id: SessionId,
         now_s: i64,
     ) -> StoreResult<Option<AuthRecord>> {
-        self.auth.authenticate(user, id, now_s).await
+        self.auth.lookup((user, id, now_s)).await
+    }
+
+    /// The client and the session in one query, batched with the introspections arriving
+    /// beside it: one round trip shared, as for authentication.
+    async fn introspect_row(
+        &self,
+        client: &str,
+        session: Option<super::SessionKey>,
+    ) -> StoreResult<(Option<String>, Option<AuthRecord>)> {
+        Ok(self
+            .introspections
+            .lookup((client.to_owned(), session))
+            .await?
+            .unwrap_or_default())
     }
 
     /// On the list connections, with their generic plans.
@@ -82,7 +103,8 @@ impl StoreHooks for PostgresStore {
     }
 }
 
-/// `max_connections` split three ways: one connection for the batched authentication lookups,
+/// `max_connections` split three ways: one connection for the batched authentication lookups
+/// (and one more for the service-client lookups, idle until introspection is used),
 /// a quarter (one at least, four at most) for session lists, the rest for everything else. Three
 /// is the least this store opens.
 fn split_connections(max_connections: u32) -> (u32, u32) {

@@ -207,6 +207,18 @@ pub const LIST_SESSIONS_COUNTED: &str = concat!(
 pub const COUNT_EXPIRED_VALID: &str = "SELECT COUNT(*) FROM sessions \
      WHERE user_id = $1 AND exp <= $2 AND (iat >= $3 OR iat = $4)";
 
+/// PostgreSQL only: for many introspections at once, `CLIENT_SECRET_HASH` and `AUTHENTICATE`
+/// together, one row per lookup (`n`), NULLs where the client or the session was not found.
+pub const INTROSPECT_MANY: &str = concat!(
+    "SELECT k.n, c.secret_hash, s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at, u.username \
+     FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[]) \
+     WITH ORDINALITY AS k(client, user_id, iat, now_s, n) \
+     LEFT JOIN service_clients c ON c.name = k.client AND c.revoked_at IS NULL \
+     LEFT JOIN (sessions s JOIN users u ON u.id = s.user_id AND ",
+    valid!("s", "u"),
+    ") ON s.user_id = k.user_id AND s.iat = k.iat AND s.exp > k.now_s"
+);
+
 /// Whether `$2` is a live, valid session of user `$1`.
 pub const IS_LIVE_VALID: &str = "SELECT COUNT(*) FROM sessions \
      WHERE user_id = $1 AND iat = $2 AND exp > $3 AND (iat >= $4 OR iat = $5)";

@@ -127,6 +127,35 @@ impl StoreHooks for SqliteStore {
             .await?)
     }
 
+    /// Two lookups in place, as `authenticate_row` makes its one.
+    async fn introspect_row(
+        &self,
+        client: &str,
+        session: Option<super::SessionKey>,
+    ) -> StoreResult<(Option<String>, Option<crate::domain::AuthRecord>)> {
+        let in_place = self.lookups.as_ref().and_then(|lookups| {
+            lookups.run(|conn| {
+                let mut statement = conn.prepare_cached(super::sql::CLIENT_SECRET_HASH)?;
+                let mut rows = statement.query(numbered(&[&client]).as_slice())?;
+                rows.next()?.map(|row| row.get(0)).transpose()
+            })
+        });
+        let secret = match in_place {
+            Some(found) => found,
+            None => {
+                sqlx::query_scalar(super::sql::CLIENT_SECRET_HASH)
+                    .bind(client)
+                    .fetch_optional(&self.pool)
+                    .await?
+            }
+        };
+        let record = match session {
+            Some((user, id, now_s)) => self.authenticate_row(user, id, now_s).await?,
+            None => None,
+        };
+        Ok((secret, record))
+    }
+
     /// Read in place when possible.
     async fn list_rows(
         &self,

@@ -9,7 +9,6 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::{json, Value};
 
 use crate::error::ApiResult;
 use crate::http::body::Fields;
@@ -25,7 +24,7 @@ async fn introspect(
     RequestIp(ip): RequestIp,
     headers: HeaderMap,
     fields: Fields,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Answer>> {
     let (client, secret) = basic_credentials(&headers).unwrap_or_default();
     let mut check = fields.check();
     let token = check.non_empty_text("token");
@@ -34,18 +33,36 @@ async fn introspect(
         .app
         .introspect(ip, &client, &secret, token.as_deref().ok())
         .await?;
-    let Some(caller) = found else {
-        return Ok(Json(json!({ "active": false })));
-    };
-    Ok(Json(json!({
-        "active": true,
-        "sub": caller.user().to_string(),
-        "username": caller.username,
-        "staff": caller.staff,
-        "iat": caller.session.id.0,
-        "exp": caller.session.exp,
-        "token_type": "Bearer",
-    })))
+    Ok(Json(match found {
+        Some(caller) => Answer::Active {
+            active: true,
+            sub: caller.user().to_string(),
+            username: caller.username,
+            staff: caller.staff,
+            iat: caller.session.id.0,
+            exp: caller.session.exp,
+            token_type: "Bearer",
+        },
+        None => Answer::Inactive { active: false },
+    }))
+}
+
+/// RFC 7662 2.2: `active`, and for a live token who it is and when it was issued and ends.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Answer {
+    Active {
+        active: bool,
+        sub: String,
+        username: String,
+        staff: bool,
+        iat: i64,
+        exp: i64,
+        token_type: &'static str,
+    },
+    Inactive {
+        active: bool,
+    },
 }
 
 /// RFC 7617: `Basic base64(name:secret)`.
