@@ -100,22 +100,10 @@ impl StoreHooks for SqliteStore {
         id: crate::domain::SessionId,
         now_s: i64,
     ) -> StoreResult<Option<crate::domain::AuthRecord>> {
-        let in_place = self.lookups.as_ref().and_then(|lookups| {
-            lookups.run(|conn| {
-                let mut statement = conn.prepare_cached(super::sql::AUTHENTICATE)?;
-                let mut rows = statement.query(numbered(&[&user.0, &id.0, &now_s]).as_slice())?;
-                rows.next()?
-                    .map(|row| {
-                        Ok(crate::domain::AuthRecord {
-                            session: session_from(row)?,
-                            staff: row.get(4)?,
-                            banned_at: row.get(5)?,
-                            username: row.get(6)?,
-                        })
-                    })
-                    .transpose()
-            })
-        });
+        let in_place = self
+            .lookups
+            .as_ref()
+            .and_then(|lookups| lookups.run(|conn| auth_record_in(conn, user, id, now_s)));
         if let Some(found) = in_place {
             return Ok(found);
         }
@@ -127,7 +115,7 @@ impl StoreHooks for SqliteStore {
             .await?)
     }
 
-    /// Two lookups in place, as `authenticate_row` makes its one.
+    /// Both lookups in place, on one read-only connection taken once.
     async fn introspect_row(
         &self,
         client: &str,
@@ -137,18 +125,21 @@ impl StoreHooks for SqliteStore {
             lookups.run(|conn| {
                 let mut statement = conn.prepare_cached(super::sql::CLIENT_SECRET_HASH)?;
                 let mut rows = statement.query(numbered(&[&client]).as_slice())?;
-                rows.next()?.map(|row| row.get(0)).transpose()
+                let secret: Option<String> = rows.next()?.map(|row| row.get(0)).transpose()?;
+                let record = match session {
+                    Some((user, id, now_s)) => auth_record_in(conn, user, id, now_s)?,
+                    None => None,
+                };
+                Ok((secret, record))
             })
         });
-        let secret = match in_place {
-            Some(found) => found,
-            None => {
-                sqlx::query_scalar(super::sql::CLIENT_SECRET_HASH)
-                    .bind(client)
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
-        };
+        if let Some(found) = in_place {
+            return Ok(found);
+        }
+        let secret = sqlx::query_scalar(super::sql::CLIENT_SECRET_HASH)
+            .bind(client)
+            .fetch_optional(&self.pool)
+            .await?;
         let record = match session {
             Some((user, id, now_s)) => self.authenticate_row(user, id, now_s).await?,
             None => None,
@@ -198,6 +189,27 @@ impl StoreHooks for SqliteStore {
             None => Self::list_rows_pooled(&self.pool, user, now_s, page).await,
         }
     }
+}
+
+/// `sql::AUTHENTICATE` on a read-only connection.
+fn auth_record_in(
+    conn: &rusqlite::Connection,
+    user: crate::domain::UserId,
+    id: crate::domain::SessionId,
+    now_s: i64,
+) -> rusqlite::Result<Option<crate::domain::AuthRecord>> {
+    let mut statement = conn.prepare_cached(super::sql::AUTHENTICATE)?;
+    let mut rows = statement.query(numbered(&[&user.0, &id.0, &now_s]).as_slice())?;
+    rows.next()?
+        .map(|row| {
+            Ok(crate::domain::AuthRecord {
+                session: session_from(row)?,
+                staff: row.get(4)?,
+                banned_at: row.get(5)?,
+                username: row.get(6)?,
+            })
+        })
+        .transpose()
 }
 
 /// Binds values to `$1`, `$2`, ... by name. SQLite numbers `$`-named parameters by first
