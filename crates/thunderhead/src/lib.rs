@@ -6,11 +6,13 @@
 //! - `store`: the storage trait and its SQLite and PostgreSQL implementations
 //! - `ratelimit`: fixed-window limits over pluggable counters
 //! - `hashing`: Argon2id on dedicated threads behind a bounded queue
+//! - `cumulonimbus`: the original server's database, read (never written) by the importer
 //! - `config`, `cli`, `server`: settings, the command line, and start-up wiring
 
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cumulonimbus;
 pub mod domain;
 pub mod error;
 pub mod hashing;

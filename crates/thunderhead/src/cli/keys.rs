@@ -11,7 +11,7 @@ use crate::store::{self, Retirement};
 use super::{ClientCommand, KeysCommand};
 
 /// The façade with the key file's key as master and the key set opened.
-async fn operator_app(config: &Config) -> Result<App, StartError> {
+pub(super) async fn operator_app(config: &Config) -> Result<App, StartError> {
     let (master, _) = key_file::load_or_create(&config.key_file)
         .map_err(|e| StartError::Settings(e.to_string()))?;
     let store = store::connect(&config.database_url, &config.pool)
@@ -25,7 +25,7 @@ async fn operator_app(config: &Config) -> Result<App, StartError> {
     Ok(app)
 }
 
-fn key_set_error(err: KeySetError) -> StartError {
+pub(super) fn key_set_error(err: KeySetError) -> StartError {
     match err {
         KeySetError::OtherMaster { .. } | KeySetError::NoMaster => {
             StartError::Settings(err.to_string())

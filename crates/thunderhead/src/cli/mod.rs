@@ -1,5 +1,6 @@
 //! The `thunderhead` command line.
 
+mod import;
 mod keys;
 mod user;
 
@@ -45,6 +46,26 @@ pub enum Command {
     /// Service clients, which may introspect tokens (`POST /api/introspect`).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Bring accounts, sessions and passwords across from another server.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// From a live Cumulonimbus 3 database (read only; it is never written).
+    Cumulonimbus {
+        /// The original's database: postgres://USER@HOST/DB
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The original's signing key (its `certs/jwt.pem`), so the tokens it issued keep
+        /// working: it becomes the key tokens without `kid` verify against.
+        #[arg(long, value_name = "PATH")]
+        key: Option<std::path::PathBuf>,
+        /// Read and check everything, report what would happen, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +159,7 @@ where
             Command::User(command) => user::run(config, command).await,
             Command::Keys(command) => keys::run_keys(config, command).await,
             Command::Client(command) => keys::run_client(config, command).await,
+            Command::Import(command) => import::run(config, command).await,
         }
     });
     match outcome {

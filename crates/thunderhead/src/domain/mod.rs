@@ -1,6 +1,7 @@
 //! Domain types and rules that do not depend on HTTP or storage.
 
 pub mod ids;
+pub mod import;
 pub mod password;
 pub mod sealing;
 pub mod session_name;
@@ -22,6 +23,10 @@ pub struct UserRecord {
     pub banned_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The account's own domain and subdomain, for accounts imported from a Cumulonimbus;
+    /// `None` for accounts made here, which report the configured ones.
+    pub domain: Option<String>,
+    pub subdomain: Option<String>,
 }
 
 impl std::fmt::Debug for UserRecord {

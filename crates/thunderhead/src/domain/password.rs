@@ -82,6 +82,16 @@ pub fn verify_password(
     hash: &str,
     blocks: &mut Vec<Block>,
 ) -> anyhow::Result<Verified> {
+    if is_bcrypt(hash) {
+        // Imported from a Cumulonimbus. The crate compares in constant time; the hash is
+        // always outdated, so the first successful login replaces it with Argon2id.
+        let matches = bcrypt::verify(password, hash)
+            .map_err(|e| anyhow::anyhow!("stored bcrypt hash: {e}"))?;
+        return Ok(Verified {
+            matches,
+            outdated: true,
+        });
+    }
     let parsed =
         PasswordHash::new(hash).map_err(|e| anyhow::anyhow!("stored hash is malformed: {e}"))?;
     let algorithm =
@@ -118,6 +128,19 @@ pub fn verify_password(
         matches: computed == expected,
         outdated,
     })
+}
+
+/// Whether `hash` looks like a bcrypt hash (`$2a$`, `$2b$`, `$2x$` or `$2y$`, a two-digit
+/// cost, 53 characters of salt and hash), as the original Cumulonimbus stored them.
+pub fn is_bcrypt(hash: &str) -> bool {
+    let bytes = hash.as_bytes();
+    hash.len() == 60
+        && bytes.starts_with(b"$2")
+        && matches!(bytes[2], b'a' | b'b' | b'x' | b'y')
+        && bytes[3] == b'$'
+        && bytes[4].is_ascii_digit()
+        && bytes[5].is_ascii_digit()
+        && bytes[6] == b'$'
 }
 
 fn compute(
@@ -191,6 +214,32 @@ mod tests {
             argon2::PasswordVerifier::verify_password(&Argon2::default(), b"pw", &parsed).is_ok()
         );
         assert!(verify_password(&current, "pw", "not a hash", &mut blocks).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn bcrypt_hashes_of_any_cost_verify_and_are_outdated() -> anyhow::Result<()> {
+        let params = HashCost::default().params().map_err(anyhow::Error::msg)?;
+        let mut blocks = Vec::new();
+        for cost in [4, 5, 6] {
+            let hash = bcrypt::hash("hunter2", cost)?;
+            assert!(is_bcrypt(&hash), "{hash}");
+            let right = verify_password(&params, "hunter2", &hash, &mut blocks)?;
+            assert_eq!(
+                right,
+                Verified {
+                    matches: true,
+                    outdated: true
+                }
+            );
+            let wrong = verify_password(&params, "hunter3", &hash, &mut blocks)?;
+            assert!(!wrong.matches);
+        }
+        // The `$2a$` form the original's node bcrypt wrote.
+        let node = "$2a$04$p0Bf9dJiFz.7t.8iJSeX1uv9DMHvmONZm2wj6/lYPTcYjJ8tsJ9i6";
+        assert!(is_bcrypt(node));
+        assert!(!is_bcrypt("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"));
+        assert!(!is_bcrypt("$2a$04$short"));
         Ok(())
     }
 }

@@ -18,7 +18,8 @@ pub struct UserView {
     pub updated_at: String,
 }
 
-/// Where a user's files are served; from configuration, the same for every user.
+/// Where a user's files are served: from configuration, unless the account brought its own
+/// (imported from a Cumulonimbus).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directory {
     pub domain: String,
@@ -32,8 +33,11 @@ impl Directory {
             username: user.username,
             email: user.email,
             staff: user.staff,
-            domain: self.domain.clone(),
-            subdomain: self.subdomain.clone(),
+            subdomain: match &user.domain {
+                Some(_) => user.subdomain,
+                None => self.subdomain.clone(),
+            },
+            domain: user.domain.unwrap_or_else(|| self.domain.clone()),
             banned_at: user.banned_at.map(iso8601),
             created_at: iso8601(user.created_at),
             updated_at: iso8601(user.updated_at),

@@ -7,6 +7,7 @@ mod accounts;
 mod auth;
 mod clients;
 mod housekeeping;
+mod import;
 mod keys;
 mod sessions;
 

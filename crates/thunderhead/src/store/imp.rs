@@ -38,6 +38,10 @@ pub(super) trait StoreHooks: Send + Sync {
         session: Option<super::SessionKey>,
     ) -> StoreResult<(Option<String>, Option<AuthRecord>)>;
 
+    /// The statements `Store::reserve_user_ids` runs, each taking the ID as `$1`: the ID
+    /// counter is the one thing the backends keep differently.
+    fn reserve_user_ids_statements(&self) -> &'static [&'static str];
+
     /// One page of live sessions and their count; `None` when the user does not exist.
     async fn list_rows(
         &self,
@@ -50,13 +54,14 @@ pub(super) trait StoreHooks: Send + Sync {
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         const _: () = {
+            use $crate::domain::import::ImportedAccount;
             use $crate::domain::{
                 AuthRecord, BanChange, Listing, Page, SessionId, SessionRecord, UserId, UserRecord,
             };
             use $crate::store::imp::StoreHooks;
             use $crate::store::{
-                map_unique, sql, ClientRow, KeyRow, Lookup, NewSession, NewUser, Retirement, Store,
-                StoreResult, UserChanges,
+                map_unique, sql, ClientRow, ImportOutcome, KeyRow, Lookup, NewSession, NewUser,
+                Retirement, Store, StoreResult, UserChanges,
             };
 
             impl $store {
@@ -157,6 +162,43 @@ macro_rules! impl_store {
                         .execute(&mut *conn)
                         .await?;
                     Ok(Some((count - expired - remaining).max(0) as u64))
+                }
+
+                /// `Store::insert_sessions` inside the caller's transaction.
+                async fn insert_sessions_in(
+                    conn: &mut <$db as sqlx::Database>::Connection,
+                    user: UserId,
+                    sessions: &[NewSession],
+                ) -> StoreResult<Option<u64>> {
+                    // Rows per statement: three parameters each, well inside both backends' limits.
+                    const BATCH: usize = 500;
+                    let Some((_, below, _)) = Self::lock_sessions(&mut *conn, user).await? else {
+                        return Ok(None);
+                    };
+                    // Below the watermark a session is revoked already; inserting it would count a
+                    // row no read can see.
+                    let sessions: Vec<&NewSession> =
+                        sessions.iter().filter(|s| s.iat >= below).collect();
+                    let mut inserted = 0u64;
+                    for chunk in sessions.chunks(BATCH) {
+                        let statement = sql::insert_sessions(chunk.len());
+                        let mut query = sqlx::query(&statement).bind(user.0);
+                        for session in chunk {
+                            query = query
+                                .bind(session.iat)
+                                .bind(session.exp)
+                                .bind(&session.name);
+                        }
+                        inserted += query.execute(&mut *conn).await?.rows_affected();
+                    }
+                    let last = sessions.iter().map(|s| s.iat).max().unwrap_or(0);
+                    sqlx::query(sql::COUNT_INSERTED_SESSIONS)
+                        .bind(user.0)
+                        .bind(last)
+                        .bind(inserted as i64)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(Some(inserted))
                 }
 
                 /// Why a session lookup found nothing: the session, or the whole user.
@@ -466,38 +508,97 @@ macro_rules! impl_store {
                     user: UserId,
                     sessions: &[NewSession],
                 ) -> StoreResult<Option<u64>> {
-                    // Rows per statement: three parameters each, well inside both backends' limits.
-                    const BATCH: usize = 500;
                     let _writer = self.writer().await;
                     let mut tx = self.pool().begin().await?;
-                    let Some((_, below, _)) = Self::lock_sessions(&mut *tx, user).await? else {
-                        return Ok(None);
-                    };
-                    // Below the watermark a session is revoked already; inserting it would count a
-                    // row no read can see.
-                    let sessions: Vec<&NewSession> =
-                        sessions.iter().filter(|s| s.iat >= below).collect();
-                    let mut inserted = 0u64;
-                    for chunk in sessions.chunks(BATCH) {
-                        let statement = sql::insert_sessions(chunk.len());
-                        let mut query = sqlx::query(&statement).bind(user.0);
-                        for session in chunk {
-                            query = query
-                                .bind(session.iat)
-                                .bind(session.exp)
-                                .bind(&session.name);
-                        }
-                        inserted += query.execute(&mut *tx).await?.rows_affected();
-                    }
-                    let last = sessions.iter().map(|s| s.iat).max().unwrap_or(0);
-                    sqlx::query(sql::COUNT_INSERTED_SESSIONS)
-                        .bind(user.0)
-                        .bind(last)
-                        .bind(inserted as i64)
-                        .execute(&mut *tx)
-                        .await?;
+                    let inserted = Self::insert_sessions_in(&mut *tx, user, sessions).await?;
                     tx.commit().await?;
-                    Ok(Some(inserted))
+                    Ok(inserted)
+                }
+
+                async fn reserve_user_ids(&self, above: i64) -> StoreResult<()> {
+                    let _writer = self.writer().await;
+                    let mut tx = self.pool().begin().await?;
+                    for statement in self.reserve_user_ids_statements() {
+                        sqlx::query(statement).bind(above).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn import_accounts(
+                    &self,
+                    accounts: &[ImportedAccount],
+                    dry_run: bool,
+                ) -> StoreResult<Vec<ImportOutcome>> {
+                    let _writer = self.writer().await;
+                    let mut tx = self.pool().begin().await?;
+                    let mut outcomes = Vec::with_capacity(accounts.len());
+                    for account in accounts {
+                        let added = sqlx::query(sql::INSERT_IMPORTED_USER)
+                            .bind(account.id.0)
+                            .bind(&account.username)
+                            .bind(&account.email)
+                            .bind(account.email.to_lowercase())
+                            .bind(&account.password_hash)
+                            .bind(account.staff)
+                            .bind(account.banned_at)
+                            .bind(account.created_at)
+                            .bind(account.updated_at)
+                            .bind(&account.domain)
+                            .bind(account.subdomain.as_deref())
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            > 0;
+                        // An account already here gets only sessions newer than any it was
+                        // given: one revoked since the last run must not come back.
+                        let mut newer_than = i64::MIN;
+                        if !added {
+                            let holder: Option<(String, i64)> = sqlx::query_as(sql::USERNAME_BY_ID)
+                                .bind(account.id.0)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            match holder {
+                                Some((name, last)) if name == account.username => newer_than = last,
+                                Some(_) => {
+                                    outcomes.push(ImportOutcome::Conflict(
+                                        "its ID belongs to another account here",
+                                    ));
+                                    continue;
+                                }
+                                None => {
+                                    outcomes.push(ImportOutcome::Conflict(
+                                        "its username or email belongs to another account here",
+                                    ));
+                                    continue;
+                                }
+                            }
+                        }
+                        let sessions: Vec<NewSession> = account
+                            .sessions
+                            .iter()
+                            .filter(|s| s.iat > newer_than)
+                            .map(|s| NewSession {
+                                iat: s.iat,
+                                exp: s.exp,
+                                name: s.name.clone(),
+                            })
+                            .collect();
+                        let written = Self::insert_sessions_in(&mut *tx, account.id, &sessions)
+                            .await?
+                            .unwrap_or(0);
+                        outcomes.push(if added {
+                            ImportOutcome::Added { sessions: written }
+                        } else {
+                            ImportOutcome::Existing { sessions: written }
+                        });
+                    }
+                    if dry_run {
+                        tx.rollback().await?;
+                    } else {
+                        tx.commit().await?;
+                    }
+                    Ok(outcomes)
                 }
 
                 async fn purge_pending(&self) -> StoreResult<bool> {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::import::ImportedAccount;
 use crate::domain::{
     AuthRecord, BanChange, Listing, Page, SessionId, SessionRecord, UserId, UserRecord,
 };
@@ -71,6 +72,17 @@ pub struct NewSession {
     pub iat: i64,
     pub exp: i64,
     pub name: String,
+}
+
+/// What importing one account came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Written, with this many sessions.
+    Added { sessions: u64 },
+    /// Already here (a previous run): left as it is, but for this many sessions it did not have.
+    Existing { sessions: u64 },
+    /// Refused: the ID, username or email belongs to another account here.
+    Conflict(&'static str),
 }
 
 /// A key of the key set as stored. `private_key` is sealed (`domain::sealing`); `Debug`
@@ -277,6 +289,19 @@ pub trait Store: Send + Sync + 'static {
         client: &str,
         session: Option<SessionKey>,
     ) -> StoreResult<(Option<String>, Option<AuthRecord>)>;
+
+    /// Makes every user ID handed out from now on greater than `above`, before an import
+    /// writes IDs of its own (so no sign-up during the import can take one of them).
+    async fn reserve_user_ids(&self, above: i64) -> StoreResult<()>;
+    /// Writes imported accounts and their sessions in one transaction, keeping the session
+    /// invariants of `sql.rs`; with `dry_run` the transaction is rolled back instead, so the
+    /// outcomes are exact and nothing changes. An account already here (same ID and username)
+    /// is left alone but for sessions it does not have.
+    async fn import_accounts(
+        &self,
+        accounts: &[ImportedAccount],
+        dry_run: bool,
+    ) -> StoreResult<Vec<ImportOutcome>>;
 
     /// Answers when the database does; for readiness probes.
     async fn ping(&self) -> StoreResult<()>;

@@ -92,6 +92,10 @@ impl StoreHooks for PostgresStore {
             .unwrap_or_default())
     }
 
+    fn reserve_user_ids_statements(&self) -> &'static [&'static str] {
+        &super::sql::RESERVE_USER_IDS_POSTGRES
+    }
+
     /// On the list connections, with their generic plans.
     async fn list_rows(
         &self,

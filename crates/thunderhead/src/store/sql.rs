@@ -41,7 +41,7 @@
 
 macro_rules! user_columns {
     () => {
-        "id, username, email, password_hash, staff, banned_at, created_at, updated_at"
+        "id, username, email, password_hash, staff, banned_at, created_at, updated_at, domain, subdomain"
     };
 }
 
@@ -351,6 +351,28 @@ pub const REVOKE_CLIENT: &str = concat!(
 /// The secret's hash of a live client.
 pub const CLIENT_SECRET_HASH: &str =
     "SELECT secret_hash FROM service_clients WHERE name = $1 AND revoked_at IS NULL";
+
+/// An account imported with its own ID; nothing happens if the ID, the username or the
+/// email is taken (the importer then asks which).
+pub const INSERT_IMPORTED_USER: &str = "INSERT INTO users (id, username, email, email_key, \
+     password_hash, staff, banned_at, created_at, updated_at, domain, subdomain) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING";
+
+/// Who holds an ID, and the last session ID they were given.
+pub const USERNAME_BY_ID: &str = "SELECT username, last_session_iat FROM users WHERE id = $1";
+
+/// SQLite: every ID handed out from now on is above `$1` (AUTOINCREMENT's counter lives in
+/// `sqlite_sequence`, which has no row for `users` before its first insert).
+pub const RESERVE_USER_IDS_SQLITE: [&str; 2] = [
+    "INSERT INTO sqlite_sequence (name, seq) SELECT 'users', 0 \
+     WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users')",
+    "UPDATE sqlite_sequence SET seq = $1 WHERE name = 'users' AND seq < $1",
+];
+
+/// PostgreSQL: the same for the identity's sequence; never moves it back.
+pub const RESERVE_USER_IDS_POSTGRES: [&str; 1] =
+    ["SELECT setval(pg_get_serial_sequence('users', 'id'), \
+     GREATEST($1, nextval(pg_get_serial_sequence('users', 'id'))))"];
 
 /// Counts sessions inserted in bulk (`insert_sessions`): moves the ID counter past the last
 /// inserted ID `$2`, so no later login can take one of them, and adds `$3` to the count.

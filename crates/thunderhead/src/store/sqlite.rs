@@ -147,6 +147,10 @@ impl StoreHooks for SqliteStore {
         Ok((secret, record))
     }
 
+    fn reserve_user_ids_statements(&self) -> &'static [&'static str] {
+        &super::sql::RESERVE_USER_IDS_SQLITE
+    }
+
     /// Read in place when possible.
     async fn list_rows(
         &self,

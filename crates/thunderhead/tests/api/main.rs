@@ -13,6 +13,7 @@ mod contract_edges;
 mod decisions;
 mod forward_auth;
 mod helpers;
+mod import;
 mod introspection;
 mod keys;
 mod limits_under_load;
