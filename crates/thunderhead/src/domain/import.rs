@@ -166,12 +166,13 @@ mod tests {
     }
 
     #[test]
-    fn a_good_row_keeps_everything() {
-        let (account, tally) = account_from(&row(), 1_000).unwrap_or_else(|e| panic!("{e}"));
+    fn a_good_row_keeps_everything() -> Result<(), String> {
+        let (account, tally) = account_from(&row(), 1_000)?;
         assert_eq!(account.id, UserId(1_667_700_726_000));
         assert_eq!(account.username, "alice");
         assert_eq!(account.domain, "alekeagle.me");
         assert_eq!(tally, SessionTally::default());
+        Ok(())
     }
 
     #[test]

@@ -40,6 +40,23 @@ pub(super) trait Lookups: Send + Sync + 'static {
     ) -> Result<Vec<(i64, Self::Found)>, sqlx::Error>;
 }
 
+/// The columns of `sql::AUTHENTICATE`, as both batched queries return them.
+type AuthColumns = (i64, i64, i64, String, bool, Option<i64>, String);
+
+fn auth_record((user_id, iat, exp, name, staff, banned_at, username): AuthColumns) -> AuthRecord {
+    AuthRecord {
+        session: SessionRecord {
+            user_id: UserId(user_id),
+            id: SessionId(iat),
+            exp,
+            name,
+        },
+        staff,
+        banned_at,
+        username,
+    }
+}
+
 /// `sql::AUTHENTICATE_MANY`: (user, session, now) -> the live session and its owner.
 pub(super) struct AuthLookups;
 
@@ -65,18 +82,10 @@ impl Lookups for AuthLookups {
         Ok(rows
             .into_iter()
             .map(|(n, user_id, iat, exp, name, staff, banned_at, username)| {
-                let record = AuthRecord {
-                    session: SessionRecord {
-                        user_id: UserId(user_id),
-                        id: SessionId(iat),
-                        exp,
-                        name,
-                    },
-                    staff,
-                    banned_at,
-                    username,
-                };
-                (n, record)
+                (
+                    n,
+                    auth_record((user_id, iat, exp, name, staff, banned_at, username)),
+                )
             })
             .collect())
     }
@@ -132,17 +141,9 @@ impl Lookups for IntrospectLookups {
                             Some(name),
                             Some(staff),
                             Some(username),
-                        ) => Some(AuthRecord {
-                            session: SessionRecord {
-                                user_id: UserId(user_id),
-                                id: SessionId(iat),
-                                exp,
-                                name,
-                            },
-                            staff,
-                            banned_at,
-                            username,
-                        }),
+                        ) => Some(auth_record((
+                            user_id, iat, exp, name, staff, banned_at, username,
+                        ))),
                         _ => None,
                     };
                     (n, (secret, record))

@@ -159,7 +159,17 @@ async fn a_cumulonimbus_database_comes_across_whole() -> TestResult {
                     (SELECT array_agg(e) FROM jsonb_array_elements($9::jsonb) e), '{}'::jsonb[]) END,
                 $10::TIMESTAMPTZ, $10::TIMESTAMPTZ)"#;
     let created = "2022-11-06T01:12:06.000Z";
-    let rows: [(&str, &str, bool, u32, Option<&str>, Option<Value>, &str); 6] = [
+    // (id, username, staff, bcrypt cost, banned at, sessions, password's first word)
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        bool,
+        u32,
+        Option<&'a str>,
+        Option<Value>,
+        &'a str,
+    );
+    let rows: [Row; 6] = [
         (
             ALICE,
             "Alice",

@@ -108,7 +108,7 @@ async fn rotation_and_retirement_reach_every_running_instance() -> TestResult {
     let limits_off = [("THUNDERHEAD_RATE_LIMITS", "off")];
     let (server_a, a) = spawn_server(&env, &limits_off).await?;
     let (server_b, b) = spawn_server(&env, &limits_off).await?;
-    let _servers: [Process; 2] = [server_a, server_b];
+    let servers: [Process; 2] = [server_a, server_b];
     let (code, _, err) = env.run(
         &[
             "user",
@@ -235,5 +235,95 @@ async fn rotation_and_retirement_reach_every_running_instance() -> TestResult {
     let (code, _, err) = env.run(&["keys", "retire", "0000000000000000"], "")?;
     assert_eq!(code, 2, "{err}");
     eprintln!("both instances signed with a rotated key {followed:?} after `keys rotate`");
+
+    // No key, public or sealed, ever reaches a log line.
+    let store = thunderhead::store::connect(
+        &thunderhead::store::DatabaseUrl::new(env.db.url()),
+        &Default::default(),
+    )
+    .await?;
+    for server in &servers {
+        let log = server.output();
+        assert!(
+            !log.contains("PRIVATE KEY") && !log.contains(pem.trim()),
+            "{log}"
+        );
+        for row in store.signing_keys().await? {
+            assert!(!log.contains(&row.private_key), "{log}");
+        }
+    }
+    Ok(())
+}
+
+/// `thunderhead client create | list | revoke` against a running server in another process:
+/// the secret is printed once, alone on standard output, and stops working at once.
+#[tokio::test]
+async fn service_clients_from_the_cli_are_seen_by_a_running_server_at_once() -> TestResult {
+    let env = Env::new().await?;
+    let (_server, base) = spawn_server(&env, &[("THUNDERHEAD_RATE_LIMITS", "off")]).await?;
+    let (code, _, err) = env.run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "a@example.com",
+        ],
+        "alice pass\n",
+    )?;
+    assert_eq!(code, 0, "{err}");
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("{base}/api/user/session"))
+        .json(&json!({"username": "alice", "password": "alice pass"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["token"].as_str().unwrap_or_default().to_owned();
+
+    let (code, out, err) = env.run(&["client", "create", "files"], "")?;
+    assert_eq!(code, 0, "{err}");
+    let secret = out.trim_end_matches('\n');
+    assert_eq!(out.lines().count(), 1, "the secret alone: {out:?}");
+    assert_eq!(secret.len(), 43, "256 bits, base64url: {secret}");
+    assert!(!err.contains(secret), "the secret only on standard output");
+    let (code, _, err) = env.run(&["client", "create", "files"], "")?;
+    assert_eq!(code, 2, "a live name is taken: {err}");
+    let (code, listed, _) = env.run(&["client", "list"], "")?;
+    assert_eq!(code, 0);
+    assert!(
+        listed.contains("files") && !listed.contains(secret),
+        "{listed}"
+    );
+
+    let introspect = |secret: String| {
+        let request = client
+            .post(format!("{base}/api/introspect"))
+            .basic_auth("files", Some(secret))
+            .form(&[("token", token.as_str())]);
+        async move {
+            let resp = request.send().await.expect("introspect");
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = introspect(secret.to_owned()).await;
+    assert_eq!(
+        (status, body["active"].clone(), body["username"].clone()),
+        (200, json!(true), json!("alice"))
+    );
+    let (code, _, err) = env.run(&["client", "revoke", "files"], "")?;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        introspect(secret.to_owned()).await.0,
+        401,
+        "refused on the very next call"
+    );
+    let (code, _, _) = env.run(&["client", "revoke", "files"], "")?;
+    assert_eq!(code, 2, "nothing left to revoke");
     Ok(())
 }
