@@ -44,6 +44,10 @@ pub struct Config {
     pub cookie_domain: Option<String>,
     /// Hosts the web page may return a signed-in person to.
     pub return_hosts: Vec<String>,
+    /// A session unused this long is dead; off by default.
+    pub session_idle_timeout: Option<Duration>,
+    /// A login beyond this many sessions ends the least recently used; off by default.
+    pub max_sessions_per_user: Option<u32>,
 }
 
 /// How log lines are written: for people, or one JSON object per line for collectors.
@@ -78,6 +82,8 @@ impl Default for Config {
             cookie_secure: true,
             cookie_domain: None,
             return_hosts: Vec::new(),
+            session_idle_timeout: None,
+            max_sessions_per_user: None,
         }
     }
 }
@@ -125,6 +131,10 @@ pub struct FileConfig {
     pub cookie_domain: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub return_hosts: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_idle_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_sessions_per_user: Option<u32>,
     #[serde(default)]
     pub rate_limits: FileRateLimits,
     #[serde(default)]
@@ -309,6 +319,17 @@ pub struct Overrides {
     /// Hosts the web page may send people back to after sign-in (?return=URL), comma-separated
     #[arg(long, env = "THUNDERHEAD_RETURN_HOSTS", global = true, value_name = "HOSTS", value_parser = parse_hosts)]
     pub return_hosts: Option<Hosts>,
+    /// A session not used for this long is dead (401) [default: off]
+    #[arg(long, env = "THUNDERHEAD_SESSION_IDLE_TIMEOUT", global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub session_idle_timeout: Option<Duration>,
+    /// A login beyond this many sessions ends the least recently used [default: off]
+    #[arg(
+        long,
+        env = "THUNDERHEAD_MAX_SESSIONS_PER_USER",
+        global = true,
+        value_name = "N"
+    )]
+    pub max_sessions_per_user: Option<u32>,
 }
 
 /// A list of host names as one value (see `Networks` for why a newtype).
@@ -468,6 +489,19 @@ impl Config {
             1,
             1_000_000,
         )?;
+        if let Some(idle) = self.session_idle_timeout {
+            // Uses reach the database a flush interval late; a shorter timeout would end
+            // sessions in steady use on other instances.
+            within(
+                "session_idle_timeout",
+                idle.as_secs(),
+                2 * crate::service::USAGE_FLUSH_EVERY.as_secs(),
+                10 * 365 * 24 * HOUR,
+            )?;
+        }
+        if let Some(cap) = self.max_sessions_per_user {
+            within("max_sessions_per_user", cap, 1, 1_000_000)?;
+        }
         Ok(())
     }
 
@@ -506,6 +540,12 @@ impl Config {
         set(&mut self.cookie_secure, file.cookie_secure);
         if file.cookie_domain.is_some() {
             self.cookie_domain = file.cookie_domain;
+        }
+        if let Some(secs) = file.session_idle_timeout_secs {
+            self.session_idle_timeout = Some(Duration::from_secs(secs));
+        }
+        if file.max_sessions_per_user.is_some() {
+            self.max_sessions_per_user = file.max_sessions_per_user;
         }
         if let Some(hosts) = file.return_hosts {
             self.return_hosts = hosts
@@ -594,6 +634,12 @@ impl Config {
             self.cookie_domain = o.cookie_domain.clone();
         }
         set(&mut self.return_hosts, o.return_hosts.clone().map(|h| h.0));
+        if o.session_idle_timeout.is_some() {
+            self.session_idle_timeout = o.session_idle_timeout;
+        }
+        if o.max_sessions_per_user.is_some() {
+            self.max_sessions_per_user = o.max_sessions_per_user;
+        }
     }
 
     /// The settings in the file's own shape, every key filled in and the database password
@@ -625,6 +671,8 @@ impl Config {
             cookie_secure: Some(self.cookie_secure),
             cookie_domain: self.cookie_domain.clone(),
             return_hosts: Some(self.return_hosts.clone()),
+            session_idle_timeout_secs: self.session_idle_timeout.map(|d| d.as_secs()),
+            max_sessions_per_user: self.max_sessions_per_user,
             rate_limits: FileRateLimits {
                 enabled: Some(self.rate_limits != RateLimits::OFF),
                 general: limit(self.rate_limits.general),

@@ -11,7 +11,7 @@ use crate::hashing::PasswordHasher;
 use crate::http::{self, AppState, Directory, HttpSettings};
 use crate::key_file::{self, KeyOrigin};
 use crate::ratelimit::{CounterStore, MemoryCounters, RateLimiter, StoreCounters};
-use crate::service::{App, KeySetError, Lifetimes, Parts};
+use crate::service::{App, KeySetError, Lifetimes, Parts, SessionPolicy};
 use crate::store::{self, Backend, Store};
 
 /// Builds the shared state from settings and already opened resources, and opens the key set
@@ -37,6 +37,10 @@ pub async fn app_state(
         clock,
         master: Some(master),
         lifetimes: Lifetimes::default(),
+        policy: SessionPolicy {
+            idle_timeout: config.session_idle_timeout,
+            max_sessions_per_user: config.max_sessions_per_user,
+        },
     });
     app.open_key_set().await.map_err(|err| match err {
         KeySetError::OtherMaster { .. } => {
@@ -103,13 +107,19 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     let state = app_state(&config, store, master, shared_counters, clock).await?;
     state.app.spawn_housekeeping(config.prune_interval);
     state.app.spawn_key_refresh();
+    state.app.spawn_usage_flush();
     let address = listener
         .local_addr()
         .map_err(|e| StartError::Runtime(e.into()))?;
     tracing::info!(%address, database = %config.database_url, "thunderhead listening");
+    let app = state.app.clone();
     http::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| StartError::Runtime(e.into()))?;
+    // Uses noted since the last flush would be lost with the process.
+    if let Err(err) = app.flush_usage().await {
+        tracing::warn!(error = %err, "writing the last session uses failed");
+    }
     tracing::info!("thunderhead stopped");
     Ok(())
 }

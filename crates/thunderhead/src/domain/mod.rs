@@ -49,6 +49,15 @@ pub struct SessionRecord {
     pub id: SessionId,
     pub exp: i64,
     pub name: String,
+    /// When it was opened, in milliseconds.
+    pub created_at: i64,
+    /// Its last use as the database knows it (a flush interval behind at most), milliseconds.
+    pub used_at: Option<i64>,
+    /// The client's address at sign-in, and at its last use.
+    pub ip: Option<String>,
+    pub last_ip: Option<String>,
+    /// The raw `User-Agent` at sign-in.
+    pub user_agent: Option<String>,
 }
 
 /// How a ban changes: set, lift, or flip whatever it is now.

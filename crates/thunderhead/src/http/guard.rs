@@ -61,7 +61,7 @@ async fn guard(state: AppState, access: Access, req: Request, next: Next) -> Res
     let caller = match access {
         Access::Public => None,
         Access::User | Access::Staff => {
-            match authenticate(&state, token_from_header(req.headers())).await {
+            match authenticate(&state, token_from_header(req.headers()), ip).await {
                 Ok(caller) => Some(caller),
                 Err(err) => return err.into_response(),
             }
@@ -147,9 +147,13 @@ pub fn token_from_header(headers: &axum::http::HeaderMap) -> Option<&str> {
     Some(token)
 }
 
-async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Caller, ApiError> {
+async fn authenticate(
+    state: &AppState,
+    token: Option<&str>,
+    ip: IpAddr,
+) -> Result<Caller, ApiError> {
     let token = token.ok_or(ApiError::InvalidToken)?;
-    state.app.authenticate(token).await
+    state.app.authenticate(token, Some(ip)).await
 }
 
 /// The client's address for routes without a guard (which resolve it themselves).

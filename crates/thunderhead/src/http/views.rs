@@ -60,12 +60,19 @@ fn iso8601(ms: i64) -> String {
         .to_string()
 }
 
+/// Part 1's four fields, then Part 2's (API.md 2.1), which v3 clients ignore.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub iat: i64,
     pub exp: i64,
     pub sub: String,
     pub name: String,
+    pub created_at: String,
+    pub used_at: Option<String>,
+    pub ip: Option<String>,
+    pub last_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 impl From<SessionRecord> for SessionView {
@@ -75,6 +82,11 @@ impl From<SessionRecord> for SessionView {
             exp: s.exp,
             sub: s.user_id.to_string(),
             name: s.name,
+            created_at: iso8601(s.created_at),
+            used_at: s.used_at.map(iso8601),
+            ip: s.ip,
+            last_ip: s.last_ip,
+            user_agent: s.user_agent,
         }
     }
 }

@@ -9,13 +9,14 @@ use crate::domain::UserRecord;
 use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::{client_key, Class, Decision, Reservation};
 
-use super::{AccountEdit, App, Caller, NewAccount};
+use super::{AccountEdit, App, Caller, NewAccount, Origin};
 
 pub struct Credentials {
     pub username: String,
     pub password: String,
     pub remember: bool,
     pub session_name: String,
+    pub user_agent: Option<String>,
 }
 
 pub struct Registration {
@@ -25,6 +26,7 @@ pub struct Registration {
     pub repeat_password: String,
     pub remember: bool,
     pub session_name: String,
+    pub user_agent: Option<String>,
 }
 
 /// A signed token for a new session; `exp` in UNIX seconds.
@@ -179,8 +181,14 @@ impl App {
         if user.banned_at.is_some() {
             return Err(ApiError::Banned);
         }
-        self.issue(user.id, credentials.remember, &credentials.session_name)
-            .await
+        let origin = Origin::new(ip, credentials.user_agent.as_deref());
+        self.issue(
+            user.id,
+            credentials.remember,
+            &credentials.session_name,
+            &origin,
+        )
+        .await
     }
 
     /// `POST /user`, once admitted: creates the account and its first session.
@@ -188,13 +196,18 @@ impl App {
         &self,
         admission: Admission,
         form: Registration,
+        ip: IpAddr,
     ) -> ApiResult<(Issued, Option<Decision>)> {
-        let outcome = self.create_account_and_session(form).await;
+        let outcome = self.create_account_and_session(form, ip).await;
         let decision = admission.settle(&outcome).await;
         outcome.map(|issued| (issued, decision))
     }
 
-    async fn create_account_and_session(&self, form: Registration) -> ApiResult<Issued> {
+    async fn create_account_and_session(
+        &self,
+        form: Registration,
+        ip: IpAddr,
+    ) -> ApiResult<Issued> {
         if form.password != form.repeat_password {
             return Err(ApiError::PasswordMismatch);
         }
@@ -206,7 +219,9 @@ impl App {
                 staff: false,
             })
             .await?;
-        self.issue(user.id, form.remember, &form.session_name).await
+        let origin = Origin::new(ip, form.user_agent.as_deref());
+        self.issue(user.id, form.remember, &form.session_name, &origin)
+            .await
     }
 
     /// `PATCH /user`: the current password authorises the edit; a new password ends every

@@ -15,7 +15,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::{client_key, Class};
 use crate::store::ClientRow;
 
-use super::sessions::caller_from;
 use super::{App, Caller};
 
 /// What introspecting a token found: the live session and its owner, or nothing.
@@ -79,7 +78,8 @@ impl App {
         secret: &str,
         token: Option<&str>,
     ) -> ApiResult<Introspection> {
-        let now_s = self.clock.now_s();
+        let now_ms = self.clock.now_ms();
+        let now_s = now_ms.div_euclid(1000);
         let subject = token.and_then(|token| self.tokens.verify(token, now_s));
         let (stored, record) = self
             .store
@@ -102,7 +102,7 @@ impl App {
         if token.is_none() {
             return Err(ApiError::MissingFields(vec!["token"]));
         }
-        match caller_from(record) {
+        match self.admit(record, now_ms) {
             Ok(caller) => Ok(Some(caller)),
             Err(ApiError::InvalidToken | ApiError::Banned) => Ok(None),
             Err(other) => Err(other),

@@ -10,6 +10,7 @@ mod housekeeping;
 mod import;
 mod keys;
 mod sessions;
+mod usage;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use auth::{Admission, Credentials, Issued, Registration};
 pub use clients::{valid_client_name, Introspection};
 pub use keys::{KeyInfo, KeySetError, KEY_REFRESH};
 pub use sessions::MAX_BULK;
+pub use usage::FLUSH_EVERY as USAGE_FLUSH_EVERY;
 
 /// Session lifetimes, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,40 @@ impl Default for Lifetimes {
             remembered_s: 315_576_000,
         }
     }
+}
+
+/// Where a sign-in comes from: kept with the session it opens.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The client's address (trusted proxies honoured).
+    pub ip: std::net::IpAddr,
+    /// The raw `User-Agent`, control characters removed, at most 512 characters.
+    pub user_agent: Option<String>,
+}
+
+impl Origin {
+    pub const MAX_USER_AGENT: usize = 512;
+
+    pub fn new(ip: std::net::IpAddr, user_agent: Option<&str>) -> Self {
+        let user_agent = user_agent
+            .map(|ua| {
+                ua.chars()
+                    .filter(|c| !c.is_control())
+                    .take(Self::MAX_USER_AGENT)
+                    .collect::<String>()
+            })
+            .filter(|ua| !ua.is_empty());
+        Self { ip, user_agent }
+    }
+}
+
+/// Session rules an operator may switch on (API.md 2.1); both off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// A session unused this long is dead.
+    pub idle_timeout: Option<std::time::Duration>,
+    /// A login beyond this many sessions ends the least recently used.
+    pub max_sessions_per_user: Option<u32>,
 }
 
 /// The authenticated session making a request.
@@ -68,6 +104,7 @@ pub struct Parts {
     pub master: Option<KeyPair>,
     pub limiter: RateLimiter,
     pub lifetimes: Lifetimes,
+    pub policy: SessionPolicy,
 }
 
 /// Everything a request may need, built once at start and shared.
@@ -82,6 +119,9 @@ pub struct App {
     keys_seen: std::sync::Mutex<Vec<crate::store::KeyRow>>,
     limiter: RateLimiter,
     lifetimes: Lifetimes,
+    policy: SessionPolicy,
+    /// Session uses not yet written (`usage`).
+    usage: usage::Usage,
     /// Wakes the background housekeeping, e.g. after a revoke-all left rows to purge.
     housekeeping: Arc<tokio::sync::Notify>,
 }
@@ -97,6 +137,8 @@ impl App {
             keys_seen: std::sync::Mutex::default(),
             limiter: parts.limiter,
             lifetimes: parts.lifetimes,
+            policy: parts.policy,
+            usage: usage::Usage::default(),
             housekeeping: Arc::default(),
         }
     }
@@ -124,6 +166,7 @@ impl App {
             clock,
             master,
             lifetimes: Lifetimes::default(),
+            policy: SessionPolicy::default(),
         }))
     }
 

@@ -3,12 +3,14 @@
 //! target user exists as it reads or locks their sessions, so a staff call costs no extra
 //! round trip to check it.
 
+use std::net::IpAddr;
+
 use crate::domain::token::Claims;
 use crate::domain::{AuthRecord, Listing, Page, SessionId, SessionRecord, UserId};
 use crate::error::{ApiError, ApiResult};
-use crate::store::Lookup;
+use crate::store::{Lookup, NewLogin};
 
-use super::{App, Caller, Issued};
+use super::{App, Caller, Issued, Origin};
 
 /// At most this many IDs in one bulk revocation, unknown ones included.
 pub const MAX_BULK: usize = 100;
@@ -36,10 +38,13 @@ fn found<T>(lookup: Lookup<T>) -> ApiResult<T> {
 }
 
 impl App {
-    /// A token is good only while its signature verifies, its session row lives and its owner
-    /// is not banned. Every check runs on every request; nothing here is cached.
-    pub async fn authenticate(&self, token: &str) -> ApiResult<Caller> {
-        let now_s = self.clock.now_s();
+    /// A token is good only while its signature verifies, its session row lives (and, with
+    /// an idle timeout, was used recently enough) and its owner is not banned. Every check
+    /// runs on every request; nothing here is cached. `used_from` notes the use (the owner's
+    /// request) for `usedAt` and `lastIp`; a service asking about a token passes `None`.
+    pub async fn authenticate(&self, token: &str, used_from: Option<IpAddr>) -> ApiResult<Caller> {
+        let now_ms = self.clock.now_ms();
+        let now_s = now_ms.div_euclid(1000);
         let subject = self
             .tokens
             .verify(token, now_s)
@@ -48,24 +53,63 @@ impl App {
             .store
             .authenticate(subject.user, subject.session, now_s)
             .await?;
+        let mut caller = self.admit(record, now_ms)?;
+        if let Some(ip) = used_from {
+            self.note_use(&caller.session, ip, now_ms);
+        }
+        self.overlay_uses(std::slice::from_mut(&mut caller.session));
+        Ok(caller)
+    }
+
+    /// The caller a lookup found, if it may pass: none is an invalid token, a session idle
+    /// past the idle timeout is one too (measured from its last use as this instance knows
+    /// it: a use noted here and not yet written counts), a banned owner is refused.
+    pub(super) fn admit(&self, record: Option<AuthRecord>, now_ms: i64) -> ApiResult<Caller> {
+        if let (Some(idle), Some(found)) = (self.policy.idle_timeout, &record) {
+            let session = &found.session;
+            let last = [
+                self.pending_use(session),
+                session.used_at,
+                Some(session.created_at),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(session.created_at);
+            let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+            if now_ms.saturating_sub(last) > idle_ms {
+                return Err(ApiError::InvalidToken);
+            }
+        }
         caller_from(record)
     }
 
-    /// Opens a session for `user` and signs its token.
+    /// Opens a session for `user` and signs its token. Beyond `--max-sessions-per-user`, the
+    /// least recently used sessions end in the same transaction.
     pub(super) async fn issue(
         &self,
         user: UserId,
         remember: bool,
         name: &str,
+        origin: &Origin,
     ) -> ApiResult<Issued> {
-        let lifetime = if remember {
+        let lifetime_s = if remember {
             self.lifetimes.remembered_s
         } else {
             self.lifetimes.normal_s
         };
+        let ip = origin.ip.to_string();
+        let login = NewLogin {
+            now_ms: self.clock.now_ms(),
+            lifetime_s,
+            name,
+            ip: Some(&ip),
+            user_agent: origin.user_agent.as_deref(),
+            keep_at_most: self.policy.max_sessions_per_user,
+        };
         let session = self
             .store
-            .create_session(user, self.clock.now_s(), lifetime, name)
+            .create_session(user, &login)
             .await?
             .ok_or(ApiError::InvalidUser)?;
         let token = self
@@ -92,22 +136,29 @@ impl App {
         user: UserId,
         page: Page,
     ) -> ApiResult<Listing<SessionRecord>> {
-        self.store
+        let mut listing = self
+            .store
             .list_sessions(user, self.clock.now_s(), page)
             .await?
-            .ok_or(ApiError::InvalidUser)
+            .ok_or(ApiError::InvalidUser)?;
+        self.overlay_uses(&mut listing.items);
+        Ok(listing)
     }
 
     pub async fn session(&self, user: UserId, id: SessionId) -> ApiResult<SessionRecord> {
-        found(self.store.session(user, id, self.clock.now_s()).await?)
+        let mut session = found(self.store.session(user, id, self.clock.now_s()).await?)?;
+        self.overlay_uses(std::slice::from_mut(&mut session));
+        Ok(session)
     }
 
     pub async fn revoke_session(&self, user: UserId, id: SessionId) -> ApiResult<SessionRecord> {
-        found(
+        let mut session = found(
             self.store
                 .revoke_session(user, id, self.clock.now_s())
                 .await?,
-        )
+        )?;
+        self.overlay_uses(std::slice::from_mut(&mut session));
+        Ok(session)
     }
 
     /// Revokes the listed sessions in one statement; IDs that match nothing are ignored.

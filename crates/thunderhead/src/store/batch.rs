@@ -40,21 +40,12 @@ pub(super) trait Lookups: Send + Sync + 'static {
     ) -> Result<Vec<(i64, Self::Found)>, sqlx::Error>;
 }
 
-/// The columns of `sql::AUTHENTICATE`, as both batched queries return them.
-type AuthColumns = (i64, i64, i64, String, bool, Option<i64>, String);
-
-fn auth_record((user_id, iat, exp, name, staff, banned_at, username): AuthColumns) -> AuthRecord {
-    AuthRecord {
-        session: SessionRecord {
-            user_id: UserId(user_id),
-            id: SessionId(iat),
-            exp,
-            name,
-        },
-        staff,
-        banned_at,
-        username,
-    }
+/// A row of `sql::AUTHENTICATE_MANY`: the lookup's position and what it found.
+#[derive(sqlx::FromRow)]
+struct NumberedAuth {
+    n: i64,
+    #[sqlx(flatten)]
+    record: AuthRecord,
 }
 
 /// `sql::AUTHENTICATE_MANY`: (user, session, now) -> the live session and its owner.
@@ -73,21 +64,13 @@ impl Lookups for AuthLookups {
         let users: Vec<i64> = keys.iter().map(|k| k.0 .0).collect();
         let ids: Vec<i64> = keys.iter().map(|k| k.1 .0).collect();
         let nows: Vec<i64> = keys.iter().map(|k| k.2).collect();
-        let rows: Vec<AuthRow> = sqlx::query_as(sql::AUTHENTICATE_MANY)
+        let rows: Vec<NumberedAuth> = sqlx::query_as(sql::AUTHENTICATE_MANY)
             .bind(users)
             .bind(ids)
             .bind(nows)
             .fetch_all(conn)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(n, user_id, iat, exp, name, staff, banned_at, username)| {
-                (
-                    n,
-                    auth_record((user_id, iat, exp, name, staff, banned_at, username)),
-                )
-            })
-            .collect())
+        Ok(rows.into_iter().map(|row| (row.n, row.record)).collect())
     }
 }
 
@@ -95,17 +78,45 @@ impl Lookups for AuthLookups {
 /// hash, and the session as `AuthLookups` would find it. Every key gets a row.
 pub(super) struct IntrospectLookups;
 
-type IntrospectRow = (
-    i64,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<bool>,
-    Option<i64>,
-    Option<String>,
-);
+/// A row of `sql::INTROSPECT_MANY`: NULLs where the client or the session was not found.
+#[derive(sqlx::FromRow)]
+struct IntrospectRow {
+    n: i64,
+    secret_hash: Option<String>,
+    user_id: Option<i64>,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    name: Option<String>,
+    created_at: Option<i64>,
+    used_at: Option<i64>,
+    ip: Option<String>,
+    last_ip: Option<String>,
+    user_agent: Option<String>,
+    staff: Option<bool>,
+    banned_at: Option<i64>,
+    username: Option<String>,
+}
+
+impl IntrospectRow {
+    fn record(self) -> Option<AuthRecord> {
+        Some(AuthRecord {
+            session: SessionRecord {
+                user_id: UserId(self.user_id?),
+                id: SessionId(self.iat?),
+                exp: self.exp?,
+                name: self.name?,
+                created_at: self.created_at?,
+                used_at: self.used_at,
+                ip: self.ip,
+                last_ip: self.last_ip,
+                user_agent: self.user_agent,
+            },
+            staff: self.staff?,
+            banned_at: self.banned_at,
+            username: self.username?,
+        })
+    }
+}
 
 #[async_trait::async_trait]
 impl Lookups for IntrospectLookups {
@@ -131,24 +142,10 @@ impl Lookups for IntrospectLookups {
             .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(n, secret, user_id, iat, exp, name, staff, banned_at, username)| {
-                    let record = match (user_id, iat, exp, name, staff, username) {
-                        (
-                            Some(user_id),
-                            Some(iat),
-                            Some(exp),
-                            Some(name),
-                            Some(staff),
-                            Some(username),
-                        ) => Some(auth_record((
-                            user_id, iat, exp, name, staff, banned_at, username,
-                        ))),
-                        _ => None,
-                    };
-                    (n, (secret, record))
-                },
-            )
+            .map(|mut row| {
+                let secret = row.secret_hash.take();
+                (row.n, (secret, row.record()))
+            })
             .collect())
     }
 }
@@ -242,8 +239,6 @@ async fn answer<L: Lookups>(link: &mut Link, batch: Vec<Lookup<L>>) {
         }
     }
 }
-
-type AuthRow = (i64, i64, i64, i64, String, bool, Option<i64>, String);
 
 /// The batcher's connection, made when needed.
 struct Link {

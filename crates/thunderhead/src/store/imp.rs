@@ -10,6 +10,14 @@ use crate::domain::{AuthRecord, Listing, Page, SessionId, SessionRecord, UserId}
 
 use super::StoreResult;
 
+/// A row of `sql::LIST_SESSIONS_COUNTED`: a session and the user's total beside it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CountedSession {
+    #[sqlx(flatten)]
+    pub session: SessionRecord,
+    pub total: i64,
+}
+
 /// What each backend provides to the shared method bodies.
 #[async_trait]
 pub(super) trait StoreHooks: Send + Sync {
@@ -73,7 +81,7 @@ macro_rules! impl_store {
                     now_s: i64,
                     page: Page,
                 ) -> StoreResult<Option<Listing<SessionRecord>>> {
-                    let rows: Vec<(i64, i64, i64, String, i64)> =
+                    let rows: Vec<$crate::store::imp::CountedSession> =
                         sqlx::query_as(sql::LIST_SESSIONS_COUNTED)
                             .bind(user.0)
                             .bind(now_s)
@@ -83,7 +91,7 @@ macro_rules! impl_store {
                             .await?;
                     // Rows mean the user exists; an empty page asks, and learns it with the count.
                     let count: i64 = match rows.first() {
-                        Some(row) => row.4,
+                        Some(row) => row.total,
                         None => match sqlx::query_scalar(sql::COUNT_SESSIONS)
                             .bind(user.0)
                             .bind(now_s)
@@ -94,15 +102,7 @@ macro_rules! impl_store {
                             None => return Ok(None),
                         },
                     };
-                    let items = rows
-                        .into_iter()
-                        .map(|(user_id, iat, exp, name, _)| SessionRecord {
-                            user_id: UserId(user_id),
-                            id: SessionId(iat),
-                            exp,
-                            name,
-                        })
-                        .collect();
+                    let items = rows.into_iter().map(|row| row.session).collect();
                     Ok(Some(Listing {
                         count: count.max(0) as u64,
                         items,
@@ -356,11 +356,10 @@ macro_rules! impl_store {
                 async fn create_session(
                     &self,
                     user: UserId,
-                    now_s: i64,
-                    lifetime_s: i64,
-                    name: &str,
+                    login: &$crate::store::NewLogin<'_>,
                 ) -> StoreResult<Option<SessionRecord>> {
                     let _writer = self.writer().await;
+                    let now_s = login.now_ms.div_euclid(1000);
                     // The UPDATE comes first so the transaction takes its write lock at once.
                     let mut tx = self.pool().begin().await?;
                     let iat: Option<i64> = sqlx::query_scalar(sql::ALLOCATE_SESSION_ID)
@@ -375,10 +374,38 @@ macro_rules! impl_store {
                         .bind(user.0)
                         .bind(iat)
                         // Exactly the lifetime from the session's own `iat`, which may be later than now.
-                        .bind(iat.saturating_add(lifetime_s))
-                        .bind(name)
+                        .bind(iat.saturating_add(login.lifetime_s))
+                        .bind(login.name)
+                        .bind(login.now_ms)
+                        .bind(login.ip)
+                        .bind(login.user_agent)
                         .fetch_one(&mut *tx)
                         .await?;
+                    if let Some(cap) = login.keep_at_most {
+                        // The row lock ALLOCATE_SESSION_ID took orders this user's logins, so
+                        // each counts what the previous one left.
+                        let live: i64 = sqlx::query_scalar(sql::COUNT_SESSIONS)
+                            .bind(user.0)
+                            .bind(now_s)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let excess = live - i64::from(cap);
+                        if excess > 0 {
+                            let ended = sqlx::query(sql::DELETE_LEAST_RECENTLY_USED)
+                                .bind(user.0)
+                                .bind(now_s)
+                                .bind(iat)
+                                .bind(excess)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected();
+                            sqlx::query(sql::UNCOUNT_SESSIONS)
+                                .bind(user.0)
+                                .bind(ended as i64)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
                     tx.commit().await?;
                     Ok(Some(session))
                 }
@@ -599,6 +626,28 @@ macro_rules! impl_store {
                         tx.commit().await?;
                     }
                     Ok(outcomes)
+                }
+
+                async fn record_uses(
+                    &self,
+                    uses: &[$crate::store::SessionUse],
+                ) -> StoreResult<u64> {
+                    let _writer = self.writer().await;
+                    let mut statements = 0;
+                    for chunk in uses.chunks(sql::USES_PER_STATEMENT) {
+                        let statement = sql::record_uses(chunk.len());
+                        let mut query = sqlx::query(&statement);
+                        for used in chunk {
+                            query = query
+                                .bind(used.user.0)
+                                .bind(used.id.0)
+                                .bind(used.at_ms)
+                                .bind(&used.ip);
+                        }
+                        query.execute(self.pool()).await?;
+                        statements += 1;
+                    }
+                    Ok(statements)
                 }
 
                 async fn purge_pending(&self) -> StoreResult<bool> {

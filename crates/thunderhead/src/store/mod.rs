@@ -66,6 +66,28 @@ pub struct PasswordChange {
     pub keep: Option<SessionId>,
 }
 
+/// A session's last use, as noted in memory and written in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUse {
+    pub user: UserId,
+    pub id: SessionId,
+    pub at_ms: i64,
+    pub ip: String,
+}
+
+/// A session opened by a sign-in.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLogin<'a> {
+    pub now_ms: i64,
+    pub lifetime_s: i64,
+    pub name: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// With a cap on sessions per user: the least recently used beyond it end, in the same
+    /// transaction as the login, so logins at once cannot leave more.
+    pub keep_at_most: Option<u32>,
+}
+
 /// A session written as it is (an import, a benchmark's seed) rather than opened by a login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSession {
@@ -186,9 +208,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(
         &self,
         user: UserId,
-        now_s: i64,
-        lifetime_s: i64,
-        name: &str,
+        login: &NewLogin<'_>,
     ) -> StoreResult<Option<SessionRecord>>;
     /// The live session and its owner's standing, in one round trip.
     async fn authenticate(
@@ -241,6 +261,10 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         sessions: &[NewSession],
     ) -> StoreResult<Option<u64>>;
+    /// Writes the last uses of many sessions, keeping the later of the stored and the given
+    /// use; sessions gone since are skipped. One statement per `USES_PER_STATEMENT` sessions;
+    /// returns how many statements it took.
+    async fn record_uses(&self, uses: &[SessionUse]) -> StoreResult<u64>;
     /// Whether a revoke-all still has rows waiting for `purge_revoked`.
     async fn purge_pending(&self) -> StoreResult<bool>;
     /// Deletes up to `batch` expired sessions of the user holding the oldest expired one,

@@ -47,7 +47,29 @@ macro_rules! user_columns {
 
 macro_rules! session_columns {
     () => {
-        "user_id, iat, exp, name"
+        "user_id, iat, exp, name, created_at, used_at, ip, last_ip, user_agent"
+    };
+    ($s:literal) => {
+        concat!(
+            $s,
+            ".user_id, ",
+            $s,
+            ".iat, ",
+            $s,
+            ".exp, ",
+            $s,
+            ".name, ",
+            $s,
+            ".created_at, ",
+            $s,
+            ".used_at, ",
+            $s,
+            ".ip, ",
+            $s,
+            ".last_ip, ",
+            $s,
+            ".user_agent"
+        )
     };
 }
 
@@ -137,8 +159,18 @@ pub const ALLOCATE_SESSION_ID: &str = "UPDATE users SET last_session_iat = \
      WHERE id = $1 RETURNING last_session_iat";
 
 pub const INSERT_SESSION: &str = concat!(
-    "INSERT INTO sessions (user_id, iat, exp, name) VALUES ($1, $2, $3, $4) RETURNING ",
+    "INSERT INTO sessions (user_id, iat, exp, name, created_at, ip, user_agent) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
     session_columns!()
+);
+
+/// Ends up to `$4` of the user's live sessions other than `$3`, least recently used first (as
+/// the database knows their use): what a login beyond `--max-sessions-per-user` costs.
+pub const DELETE_LEAST_RECENTLY_USED: &str = concat!(
+    "DELETE FROM sessions WHERE (user_id, iat) IN (SELECT s.user_id, s.iat FROM sessions s \
+     JOIN users u ON u.id = s.user_id WHERE s.user_id = $1 AND s.exp > $2 AND s.iat <> $3 AND ",
+    valid!("s", "u"),
+    " ORDER BY COALESCE(s.used_at, s.created_at), s.iat LIMIT $4)"
 );
 
 /// Takes the user's row lock before any change to its sessions, and reads what validity
@@ -150,7 +182,9 @@ pub const UNCOUNT_SESSIONS: &str =
     "UPDATE users SET session_count = session_count - $2 WHERE id = $1";
 
 pub const AUTHENTICATE: &str = concat!(
-    "SELECT s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at, u.username \
+    "SELECT ",
+    session_columns!("s"),
+    ", u.staff, u.banned_at, u.username \
      FROM sessions s JOIN users u ON u.id = s.user_id \
      WHERE s.user_id = $1 AND s.iat = $2 AND s.exp > $3 AND ",
     valid!("s", "u")
@@ -159,7 +193,9 @@ pub const AUTHENTICATE: &str = concat!(
 /// PostgreSQL only: `AUTHENTICATE` for many lookups at once. `n` is each lookup's position in
 /// the arrays; a lookup with no row has no live session.
 pub const AUTHENTICATE_MANY: &str = concat!(
-    "SELECT k.n, s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at, u.username \
+    "SELECT k.n, ",
+    session_columns!("s"),
+    ", u.staff, u.banned_at, u.username \
      FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) WITH ORDINALITY AS k(user_id, iat, now_s, n) \
      JOIN sessions s ON s.user_id = k.user_id AND s.iat = k.iat AND s.exp > k.now_s \
      JOIN users u ON u.id = s.user_id \
@@ -168,7 +204,9 @@ pub const AUTHENTICATE_MANY: &str = concat!(
 );
 
 pub const SESSION: &str = concat!(
-    "SELECT s.user_id, s.iat, s.exp, s.name FROM sessions s JOIN users u ON u.id = s.user_id \
+    "SELECT ",
+    session_columns!("s"),
+    " FROM sessions s JOIN users u ON u.id = s.user_id \
      WHERE s.user_id = $1 AND s.iat = $2 AND s.exp > $3 AND ",
     valid!("s", "u")
 );
@@ -183,7 +221,9 @@ pub const COUNT_SESSIONS: &str = concat!(
 );
 
 pub const LIST_SESSIONS: &str = concat!(
-    "SELECT s.user_id, s.iat, s.exp, s.name FROM sessions s JOIN users u ON u.id = s.user_id \
+    "SELECT ",
+    session_columns!("s"),
+    " FROM sessions s JOIN users u ON u.id = s.user_id \
      WHERE s.user_id = $1 AND s.exp > $2 AND ",
     valid!("s", "u"),
     " ORDER BY s.iat DESC LIMIT $3 OFFSET $4"
@@ -197,7 +237,9 @@ pub const LIST_SESSIONS_COUNTED: &str = concat!(
      (SELECT COUNT(*) FROM sessions x WHERE x.user_id = users.id AND x.exp <= $2 AND ",
     valid!("x", "users"),
     ") AS total FROM users WHERE id = $1) \
-     SELECT s.user_id, s.iat, s.exp, s.name, u.total FROM sessions s JOIN u ON u.id = s.user_id \
+     SELECT ",
+    session_columns!("s"),
+    ", u.total FROM sessions s JOIN u ON u.id = s.user_id \
      WHERE s.user_id = $1 AND s.exp > $2 AND ",
     valid!("s", "u"),
     " ORDER BY s.iat DESC LIMIT $3 OFFSET $4"
@@ -210,7 +252,9 @@ pub const COUNT_EXPIRED_VALID: &str = "SELECT COUNT(*) FROM sessions \
 /// PostgreSQL only: for many introspections at once, `CLIENT_SECRET_HASH` and `AUTHENTICATE`
 /// together, one row per lookup (`n`), NULLs where the client or the session was not found.
 pub const INTROSPECT_MANY: &str = concat!(
-    "SELECT k.n, c.secret_hash, s.user_id, s.iat, s.exp, s.name, u.staff, u.banned_at, u.username \
+    "SELECT k.n, c.secret_hash, ",
+    session_columns!("s"),
+    ", u.staff, u.banned_at, u.username \
      FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[]) \
      WITH ORDINALITY AS k(client, user_id, iat, now_s, n) \
      LEFT JOIN service_clients c ON c.name = k.client AND c.revoked_at IS NULL \
@@ -383,15 +427,53 @@ pub const COUNT_INSERTED_SESSIONS: &str = "UPDATE users SET \
 /// `count` sessions of user `$1` in one statement: `($1, $2, $3, $4), ($1, $5, $6, $7), ...`
 /// for `(iat, exp, name)`; IDs already taken are skipped.
 pub fn insert_sessions(count: usize) -> String {
-    let mut out = String::from("INSERT INTO sessions (user_id, iat, exp, name) VALUES ");
+    let mut out =
+        String::from("INSERT INTO sessions (user_id, iat, exp, name, created_at) VALUES ");
     for i in 0..count {
         let p = 2 + i * 3;
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&format!("($1, ${}, ${}, ${})", p, p + 1, p + 2));
+        // Opened at its `iat`: a session's ID is the second it was opened.
+        out.push_str(&format!(
+            "($1, ${}, ${}, ${}, ${} * 1000)",
+            p,
+            p + 1,
+            p + 2,
+            p
+        ));
     }
     out.push_str(" ON CONFLICT (user_id, iat) DO NOTHING");
+    out
+}
+
+/// Sessions' uses per statement of `record_uses`: four parameters each, inside both
+/// backends' limits (SQLite's 32,766, PostgreSQL's 65,535).
+pub const USES_PER_STATEMENT: usize = 4_000;
+
+/// Writes `count` sessions' last uses in one statement, `($1, $2, $3, $4), ...` for
+/// `(user_id, iat, used_at, ip)`: the later use wins, so instances flushing in any order
+/// never move it back. The same text runs on both backends (a CTE, then UPDATE … FROM).
+pub fn record_uses(count: usize) -> String {
+    let mut out = String::from("WITH v (user_id, iat, used_at, ip) AS (VALUES ");
+    for i in 0..count {
+        let p = 1 + i * 4;
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!(
+            "(CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
+            p,
+            p + 1,
+            p + 2,
+            p + 3
+        ));
+    }
+    out.push_str(
+        ") UPDATE sessions SET used_at = v.used_at, last_ip = v.ip FROM v \
+         WHERE sessions.user_id = v.user_id AND sessions.iat = v.iat \
+         AND (sessions.used_at IS NULL OR sessions.used_at < v.used_at)",
+    );
     out
 }
 

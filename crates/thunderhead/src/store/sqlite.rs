@@ -208,9 +208,9 @@ fn auth_record_in(
         .map(|row| {
             Ok(crate::domain::AuthRecord {
                 session: session_from(row)?,
-                staff: row.get(4)?,
-                banned_at: row.get(5)?,
-                username: row.get(6)?,
+                staff: row.get(AFTER_SESSION)?,
+                banned_at: row.get(AFTER_SESSION + 1)?,
+                username: row.get(AFTER_SESSION + 2)?,
             })
         })
         .transpose()
@@ -225,14 +225,23 @@ fn numbered<'a>(
     NAMES.iter().copied().zip(values.iter().copied()).collect()
 }
 
+/// The columns of `session_columns!`, in its order.
 fn session_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<crate::domain::SessionRecord> {
     Ok(crate::domain::SessionRecord {
         user_id: crate::domain::UserId(row.get(0)?),
         id: crate::domain::SessionId(row.get(1)?),
         exp: row.get(2)?,
         name: row.get(3)?,
+        created_at: row.get(4)?,
+        used_at: row.get(5)?,
+        ip: row.get(6)?,
+        last_ip: row.get(7)?,
+        user_agent: row.get(8)?,
     })
 }
+
+/// Where `session_columns!` ends in a row of `sql::AUTHENTICATE`.
+const AFTER_SESSION: usize = 9;
 
 /// A few read-only connections, each behind its own lock. A primary-key lookup from SQLite's
 /// page cache takes microseconds, and WAL readers never wait for the writer, so running it on

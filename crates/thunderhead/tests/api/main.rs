@@ -25,6 +25,7 @@ mod own_sessions;
 mod process;
 mod rate_limits;
 mod sanity;
+mod session_metadata;
 mod settings;
 mod staff_sessions;
 mod store_story;

@@ -135,6 +135,8 @@ fn samples() -> BTreeMap<&'static str, (&'static str, &'static str, toml::Value)
         ("max_connections", ("500", "500", Integer(500))),
         ("log_format", ("json", "\"json\"", s("json"))),
         ("auth_cookie", ("on", "true", Boolean(true))),
+        ("session_idle_timeout_secs", ("600", "600", Integer(600))),
+        ("max_sessions_per_user", ("5", "5", Integer(5))),
         ("cookie_secure", ("off", "false", Boolean(false))),
         (
             "cookie_domain",

@@ -5,6 +5,19 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use thunderhead::domain::BanChange;
+use thunderhead::store::NewLogin;
+
+/// A sign-in at `now_s` for `lifetime_s`, without an address or a cap.
+fn login(now_s: i64, lifetime_s: i64, name: &str) -> NewLogin<'_> {
+    NewLogin {
+        now_ms: now_s * 1000,
+        lifetime_s,
+        name,
+        ip: None,
+        user_agent: None,
+        keep_at_most: None,
+    }
+}
 use thunderhead::domain::{Page, SessionId, UserId};
 use thunderhead::store::{
     Lookup, NewUser, PasswordChange, PoolSettings, Store, StoreError, UserChanges,
@@ -107,7 +120,7 @@ async fn users_story() -> TestResult {
         None
     );
 
-    store.create_session(bob.id, NOW, 100, "s").await?;
+    store.create_session(bob.id, &login(NOW, 100, "s")).await?;
     assert_eq!(store.delete_user(bob.id).await?.map(|u| u.id), Some(bob.id));
     assert_eq!(
         store.list_sessions(bob.id, NOW, PAGE).await?,
@@ -132,13 +145,15 @@ async fn sessions_story() -> TestResult {
     let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
     let other = store.create_user(&new_user("bob"), NOW_MS).await?.id;
     assert_eq!(
-        store.create_session(UserId(9999), NOW, 100, "x").await?,
+        store
+            .create_session(UserId(9999), &login(NOW, 100, "x"))
+            .await?,
         None
     );
     let mut ids = Vec::new();
     for i in 0..5 {
         let s = store
-            .create_session(user, NOW, 100 + i, &format!("s{i}"))
+            .create_session(user, &login(NOW, 100 + i, &format!("s{i}")))
             .await?
             .ok_or("no session")?;
         ids.push(s.id);
@@ -149,7 +164,7 @@ async fn sessions_story() -> TestResult {
         "same-second logins get the next free IDs"
     );
     let short = store
-        .create_session(user, NOW, 10, "short")
+        .create_session(user, &login(NOW, 10, "short"))
         .await?
         .ok_or("no session")?;
     assert_eq!(short.id, SessionId(NOW + 5));
@@ -253,13 +268,13 @@ async fn sessions_story() -> TestResult {
     );
     // IDs keep climbing after everything was revoked: a revoked token never comes back.
     let next = store
-        .create_session(user, NOW, 100, "again")
+        .create_session(user, &login(NOW, 100, "again"))
         .await?
         .ok_or("no session")?;
     assert_eq!(next.id, SessionId(NOW + 6));
     // A later second starts from the clock again.
     let future = store
-        .create_session(user, NOW + 1000, 100, "later")
+        .create_session(user, &login(NOW + 1000, 100, "later"))
         .await?
         .ok_or("no session")?;
     assert_eq!(future.id, SessionId(NOW + 1000));
@@ -271,11 +286,13 @@ async fn password_change_ends_other_sessions_atomically() -> TestResult {
     let (_db, store) = TestDb::open(&PoolSettings::default()).await?;
     let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
     let keep = store
-        .create_session(user, NOW, 100, "keep")
+        .create_session(user, &login(NOW, 100, "keep"))
         .await?
         .ok_or("no session")?
         .id;
-    store.create_session(user, NOW, 100, "other").await?;
+    store
+        .create_session(user, &login(NOW, 100, "other"))
+        .await?;
     let change = UserChanges {
         password: Some(PasswordChange {
             hash: "new".into(),
@@ -323,7 +340,7 @@ async fn concurrent_session_creation_never_repeats_an_id() -> TestResult {
     let store: Arc<dyn Store> = store;
     let created = join_all((0..200).map(|_| {
         let store = store.clone();
-        async move { store.create_session(user, NOW, 100, "burst").await }
+        async move { store.create_session(user, &login(NOW, 100, "burst")).await }
     }))
     .await;
     let mut ids: Vec<i64> = Vec::new();
@@ -415,7 +432,7 @@ async fn revoke_all_is_immediate_and_the_rows_are_purged_later() -> TestResult {
     let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
     let other = store.create_user(&new_user("bob"), NOW_MS).await?.id;
     let bobs = store
-        .create_session(other, NOW, 100, "bob")
+        .create_session(other, &login(NOW, 100, "bob"))
         .await?
         .ok_or("no session")?
         .id;
@@ -423,7 +440,7 @@ async fn revoke_all_is_immediate_and_the_rows_are_purged_later() -> TestResult {
     for _ in 0..10 {
         ids.push(
             store
-                .create_session(user, NOW, 100, "s")
+                .create_session(user, &login(NOW, 100, "s"))
                 .await?
                 .ok_or("no session")?
                 .id,
@@ -481,7 +498,7 @@ async fn revoke_all_is_immediate_and_the_rows_are_purged_later() -> TestResult {
     assert!(store.authenticate(other, bobs, NOW).await?.is_some());
     // New sessions count and list as usual; a second revoke-all drops the kept one too.
     let fresh = store
-        .create_session(user, NOW, 100, "fresh")
+        .create_session(user, &login(NOW, 100, "fresh"))
         .await?
         .ok_or("no session")?
         .id;
@@ -522,7 +539,9 @@ async fn counts_leave_out_expired_sessions_before_and_after_pruning() -> TestRes
     let (_db, store) = TestDb::open(&PoolSettings::default()).await?;
     let user = store.create_user(&new_user("alice"), NOW_MS).await?.id;
     for lifetime in [10, 10, 10, 1000] {
-        store.create_session(user, NOW, lifetime, "s").await?;
+        store
+            .create_session(user, &login(NOW, lifetime, "s"))
+            .await?;
     }
     // The IDs are NOW..NOW+3; each lasts its lifetime from its ID.
     let later = NOW + 20;
@@ -542,7 +561,7 @@ async fn counts_leave_out_expired_sessions_before_and_after_pruning() -> TestRes
         .ok_or("no such user")?
         .items[0]
         .id;
-    store.create_session(user, later, 1000, "t").await?;
+    store.create_session(user, &login(later, 1000, "t")).await?;
     assert_eq!(
         store
             .revoke_all_sessions(user, Some(keep), later)
@@ -603,7 +622,9 @@ async fn in_memory_sqlite_lists_through_the_pool() -> TestResult {
         "an empty page still counts"
     );
     for lifetime in [5, 100, 100] {
-        store.create_session(user, NOW, lifetime, "s").await?;
+        store
+            .create_session(user, &login(NOW, lifetime, "s"))
+            .await?;
     }
     // The IDs are NOW..NOW+3; each lasts its lifetime from its ID.
     let later = NOW + 20;
@@ -654,7 +675,7 @@ async fn sessions_written_in_bulk_keep_the_invariants() -> TestResult {
     assert_eq!(store.insert_sessions(user, &bulk[..10]).await?, Some(0));
     // The next login gets an ID past the bulk, even in the same second.
     let next = store
-        .create_session(user, NOW, 100, "login")
+        .create_session(user, &login(NOW, 100, "login"))
         .await?
         .ok_or("no session")?;
     assert_eq!(next.id, SessionId(NOW - 100 + 1200));

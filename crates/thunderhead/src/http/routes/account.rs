@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::session_name_from;
+use super::{session_name_from, user_agent_from};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::Fields;
 use crate::http::cookie::SetCookie;
@@ -49,9 +49,10 @@ async fn register(
             repeat_password,
             remember,
             session_name: session_name_from(&headers),
+            user_agent: user_agent_from(&headers),
         }))
         .await?;
-    let (issued, decision) = state.app.register(admission, form).await?;
+    let (issued, decision) = state.app.register(admission, form, ip).await?;
     Ok((
         StatusCode::CREATED,
         RateLimitHeaders(decision),

@@ -12,6 +12,7 @@ use axum::Router;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::QueryParams;
+use crate::http::guard::RequestIp;
 use crate::http::{cookie, guard, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -25,6 +26,7 @@ const SESSION: HeaderName = HeaderName::from_static("x-auth-session");
 
 async fn forward(
     State(state): State<AppState>,
+    RequestIp(ip): RequestIp,
     query: QueryParams,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -32,7 +34,8 @@ async fn forward(
     let token = guard::token_from_header(&headers)
         .or_else(|| cookie::token_from(&headers))
         .ok_or(ApiError::InvalidToken)?;
-    let caller = state.app.authenticate(token).await?;
+    // The proxy asks on behalf of the person's request: it is a use of their session.
+    let caller = state.app.authenticate(token, Some(ip)).await?;
     if query.get("staff") == Some("true") && !caller.staff {
         return Err(ApiError::Permissions);
     }

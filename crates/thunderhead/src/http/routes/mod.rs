@@ -15,6 +15,13 @@ use axum::http::HeaderMap;
 
 use crate::domain::session_name::session_name;
 
+/// The raw `User-Agent` of the request that opens a session (`Origin` trims it).
+fn user_agent_from(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("user-agent")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
 /// The name a new session gets from the request that opens it. Header bytes are read as
 /// UTF-8 (a device may well be called "Łukasz's laptop"); control characters go later.
 fn session_name_from(headers: &HeaderMap) -> String {

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
-use super::session_name_from;
+use super::{session_name_from, user_agent_from};
 use crate::domain::SessionId;
 use crate::error::ApiResult;
 use crate::http::body::Fields;
@@ -49,6 +49,7 @@ async fn login(
             password,
             remember,
             session_name: session_name_from(&headers),
+            user_agent: user_agent_from(&headers),
         }))
         .await?;
     let (issued, decision) = state.app.login(admission, credentials, ip).await?;
