@@ -7,6 +7,9 @@ use crate::store::{NewUser, PasswordChange, UserChanges};
 
 use super::{App, Caller};
 
+/// The longest staff search text (API.md 2.1).
+pub const MAX_SEARCH_CHARS: usize = 100;
+
 /// A new account as given by a person; validated here.
 pub struct NewAccount {
     pub username: String,
@@ -68,6 +71,15 @@ impl App {
 
     pub async fn list_accounts(&self, page: Page) -> ApiResult<Listing<UserRecord>> {
         Ok(self.store.list_users(page).await?)
+    }
+
+    /// Staff search: accounts whose username or email contains `text`, case-insensitively,
+    /// newest first. `text` is 1 to 100 characters.
+    pub async fn search_accounts(&self, text: &str, page: Page) -> ApiResult<Listing<UserRecord>> {
+        if !(1..=MAX_SEARCH_CHARS).contains(&text.chars().count()) {
+            return Err(ApiError::MissingFields(vec!["search"]));
+        }
+        Ok(self.store.search_users(&text.to_lowercase(), page).await?)
     }
 
     /// `PATCH /user/:id` by staff. A new password ends the target's sessions, except the

@@ -46,6 +46,10 @@ pub(super) trait StoreHooks: Send + Sync {
         session: Option<super::SessionKey>,
     ) -> StoreResult<(Option<String>, Option<AuthRecord>)>;
 
+    /// Staff search's two statements (count, page) and the argument `$1` they take for `text`
+    /// (lower case already): the one query whose index differs per backend.
+    fn search_users_sql(&self, text: &str) -> (&'static [&'static str; 2], String);
+
     /// The statements `Store::reserve_user_ids` runs, each taking the ID as `$1`: the ID
     /// counter is the one thing the backends keep differently.
     fn reserve_user_ids_statements(&self) -> &'static [&'static str];
@@ -257,6 +261,28 @@ macro_rules! impl_store {
                         .fetch_one(self.pool())
                         .await?;
                     let items = sqlx::query_as(sql::LIST_USERS)
+                        .bind(i64::from(page.limit))
+                        .bind(page.offset as i64)
+                        .fetch_all(self.pool())
+                        .await?;
+                    Ok(Listing {
+                        count: count.max(0) as u64,
+                        items,
+                    })
+                }
+
+                async fn search_users(
+                    &self,
+                    text: &str,
+                    page: Page,
+                ) -> StoreResult<Listing<UserRecord>> {
+                    let ([count_sql, page_sql], argument) = self.search_users_sql(text);
+                    let count: i64 = sqlx::query_scalar(count_sql)
+                        .bind(&argument)
+                        .fetch_one(self.pool())
+                        .await?;
+                    let items = sqlx::query_as(page_sql)
+                        .bind(&argument)
                         .bind(i64::from(page.limit))
                         .bind(page.offset as i64)
                         .fetch_all(self.pool())

@@ -184,6 +184,9 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     /// Newest first.
     async fn list_users(&self, page: Page) -> StoreResult<Listing<UserRecord>>;
+    /// Accounts whose username or email contains `text` (any case), newest first; `count` is
+    /// the number of matches.
+    async fn search_users(&self, text: &str, page: Page) -> StoreResult<Listing<UserRecord>>;
     async fn update_user(
         &self,
         id: UserId,

@@ -96,6 +96,20 @@ impl StoreHooks for PostgresStore {
         &super::sql::RESERVE_USER_IDS_POSTGRES
     }
 
+    /// `%text%`, with LIKE's `%`, `_` and the escape itself escaped.
+    fn search_users_sql(&self, text: &str) -> (&'static [&'static str; 2], String) {
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        for c in text.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        (&super::sql::SEARCH_USERS_POSTGRES, pattern)
+    }
+
     /// On the list connections, with their generic plans.
     async fn list_rows(
         &self,

@@ -97,6 +97,41 @@ pub const LIST_USERS: &str = concat!(
     " FROM users ORDER BY id DESC LIMIT $1 OFFSET $2"
 );
 
+/// Staff search, SQLite, three characters or more: the trigram index answers a quoted phrase
+/// (`"text"`, quotes doubled) with every row holding it anywhere, case-insensitively.
+pub const SEARCH_USERS_INDEXED_SQLITE: [&str; 2] = [
+    "SELECT COUNT(*) FROM users_search WHERE users_search MATCH $1",
+    concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id IN (SELECT rowid FROM users_search WHERE users_search MATCH $1) \
+         ORDER BY id DESC LIMIT $2 OFFSET $3"
+    ),
+];
+
+/// Staff search, SQLite, one or two characters (too short for trigrams): a scan for the text.
+pub const SEARCH_USERS_SCAN_SQLITE: [&str; 2] = [
+    "SELECT COUNT(*) FROM users WHERE instr(username, $1) > 0 OR instr(email_key, $1) > 0",
+    concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE instr(username, $1) > 0 OR instr(email_key, $1) > 0 \
+         ORDER BY id DESC LIMIT $2 OFFSET $3"
+    ),
+];
+
+/// Staff search, PostgreSQL: `$1` is `%text%` with LIKE's own characters escaped; the trigram
+/// indexes serve it from three characters on.
+pub const SEARCH_USERS_POSTGRES: [&str; 2] = [
+    "SELECT COUNT(*) FROM users WHERE username LIKE $1 ESCAPE '\\' OR email_key LIKE $1 ESCAPE '\\'",
+    concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE username LIKE $1 ESCAPE '\\' OR email_key LIKE $1 ESCAPE '\\' \
+         ORDER BY id DESC LIMIT $2 OFFSET $3"
+    ),
+];
+
 pub const UPDATE_USER: &str = concat!(
     "UPDATE users SET username = COALESCE($2, username), email = COALESCE($3, email), \
      email_key = COALESCE($4, email_key), password_hash = COALESCE($5, password_hash), \

@@ -151,6 +151,18 @@ impl StoreHooks for SqliteStore {
         &super::sql::RESERVE_USER_IDS_SQLITE
     }
 
+    /// Trigrams need three characters; shorter text is looked for by a scan.
+    fn search_users_sql(&self, text: &str) -> (&'static [&'static str; 2], String) {
+        if text.chars().count() >= 3 {
+            (
+                &super::sql::SEARCH_USERS_INDEXED_SQLITE,
+                format!("\"{}\"", text.replace('"', "\"\"")),
+            )
+        } else {
+            (&super::sql::SEARCH_USERS_SCAN_SQLITE, text.to_owned())
+        }
+    }
+
     /// Read in place when possible.
     async fn list_rows(
         &self,

@@ -1,6 +1,6 @@
 //! Staff account management.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{TestApp, TestResult, PASSWORD};
 
@@ -196,4 +196,108 @@ async fn delete_users_takes_their_sessions() -> TestResult {
     let dave = app.create_user("dave", false).await;
     assert!(dave.0 > carol.0);
     Ok(())
+}
+
+#[tokio::test]
+async fn staff_find_accounts_by_any_part_of_a_name_or_email() -> TestResult {
+    let app = TestApp::spawn().await;
+    let (_, staff) = app.user_with_token("boss", true).await;
+    let (_, alice_token) = app.user_with_token("alice", false).await;
+    for (name, email) in [
+        ("alicia", "alicia@work.example"),
+        ("bob", "Bob.Builder@Example.com"),
+        ("carol_99", "c%99@x_y.example"),
+        ("dave", "dave@example.org"),
+    ] {
+        let account = thunderhead::service::NewAccount {
+            username: name.into(),
+            email: email.into(),
+            password: PASSWORD.into(),
+            staff: false,
+        };
+        app.state.app.create_account(account).await?;
+    }
+    let names = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|u| u["username"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (text, expected) in [
+        ("ALI", vec!["alicia", "alice"]),
+        ("lic", vec!["alicia", "alice"]),
+        ("builder", vec!["bob"]),
+        ("example.com", vec!["bob", "alice", "boss"]),
+        ("c%9", vec!["carol_99"]),
+        ("_", vec!["carol_99"]),
+        ("%", vec!["carol_99"]),
+        ("\"", vec![]),
+        ("org", vec!["dave"]),
+        ("99", vec!["carol_99"]),
+        ("zz", vec![]),
+        ("nobody-has-this", vec![]),
+    ] {
+        let path = format!("/api/users?search={}", urlencode(text));
+        let resp = app.get(&path, &staff).await;
+        assert_eq!(resp.status, 200, "{text}: {}", resp.body);
+        assert_eq!(names(&resp.body), expected, "{text}");
+        assert_eq!(resp.body["count"], expected.len(), "{text}");
+    }
+    // Paged: count is every match, items one page of them, newest first.
+    let resp = app
+        .get("/api/users?search=example&limit=2&offset=1", &staff)
+        .await;
+    assert_eq!(resp.body["count"], 6);
+    assert_eq!(names(&resp.body), vec!["carol_99", "bob"]);
+    // 1 to 100 characters.
+    for bad in [String::new(), "x".repeat(101)] {
+        app.get(&format!("/api/users?search={bad}"), &staff)
+            .await
+            .assert_error(400, "MISSING_FIELDS_ERROR");
+    }
+    assert_eq!(
+        app.get(&format!("/api/users?search={}", "x".repeat(100)), &staff)
+            .await
+            .status,
+        200
+    );
+    // Staff only, as the list is.
+    app.get("/api/users?search=ali", &alice_token)
+        .await
+        .assert_error(403, "INSUFFICIENT_PERMISSIONS_ERROR");
+    // Renamed and deleted accounts are found as they are now.
+    let alicia = app
+        .state
+        .app
+        .find_account("alicia")
+        .await?
+        .ok_or("alicia")?;
+    app.patch(
+        &format!("/api/user/{}", alicia.id),
+        &staff,
+        json!({"username": "zelda"}),
+    )
+    .await;
+    let resp = app.get("/api/users?search=zel", &staff).await;
+    assert_eq!(names(&resp.body), vec!["zelda"]);
+    let resp = app.get("/api/users?search=alic", &staff).await;
+    assert_eq!(
+        names(&resp.body),
+        vec!["zelda", "alice"],
+        "the email still says alicia"
+    );
+    app.delete(&format!("/api/user/{}", alicia.id), &staff, None)
+        .await;
+    let resp = app.get("/api/users?search=zel", &staff).await;
+    assert_eq!(resp.body["count"], 0);
+    Ok(())
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

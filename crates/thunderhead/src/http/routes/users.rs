@@ -25,7 +25,10 @@ async fn list(
     State(state): State<AppState>,
     query: QueryParams,
 ) -> ApiResult<Json<ListView<UserView>>> {
-    let users = state.app.list_accounts(query.page()).await?;
+    let users = match query.get("search") {
+        Some(text) => state.app.search_accounts(text, query.page()).await?,
+        None => state.app.list_accounts(query.page()).await?,
+    };
     Ok(Json(state.http.directory.users(users)))
 }
 
