@@ -39,6 +39,9 @@ struct Args {
     /// Sessions of the heavy user.
     #[arg(long, default_value_t = 100_000)]
     sessions: usize,
+    /// Accounts the staff search looks through.
+    #[arg(long, default_value_t = 100_000)]
+    accounts: usize,
     /// The server's log level (`info` logs every request, as in production).
     #[arg(long, default_value = "info")]
     server_log: String,
@@ -151,6 +154,8 @@ async fn bench(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<
     db.add_sessions(many, now - 1_000_000, args.sessions, far)
         .await?;
     db.add_sessions(fifty, now - 1_000_000, 49, far).await?;
+    eprintln!("seeding {} accounts for the search…", args.accounts);
+    db.members(args.accounts).await?;
 
     let server = Server::start(&ServerOptions {
         database_url: url,
@@ -182,6 +187,7 @@ async fn bench(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<
     bench.reads().await;
     bench.logins(cost).await?;
     bench.revocations().await?;
+    bench.usage_writes(&dir.join("server.log"))?;
     let mut report = bench.report;
     report.check_targets(args.smoke);
     Ok(report)
@@ -253,6 +259,11 @@ impl Bench<'_> {
                 ),
             ),
             (
+                "staff GET /api/users?search=, 100k accounts",
+                // A part of a name, as staff type it: 20 of the 100,000 seeded accounts hold "4242".
+                Shot::get("/api/users?search=4242", Some(&c.staff_token)),
+            ),
+            (
                 "staff GET /api/user/:id/sessions, 100k sessions",
                 Shot::get(
                     format!("/api/user/{}/sessions", c.many),
@@ -300,6 +311,32 @@ impl Bench<'_> {
         ));
         self.report
             .push(Row::new("  (the login burst beside it)", 4, &burst, rss));
+        Ok(())
+    }
+
+    /// Session uses are written in batches (API.md 2.1): the server logs each flush with how
+    /// many sessions it wrote in how many statements. Every flush must be one statement, and
+    /// write each session once, however many requests it made.
+    fn usage_writes(&mut self, log: &std::path::Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(log)?;
+        let field = |line: &str, name: &str| -> Option<u64> {
+            line.split(&format!("{name}="))
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        };
+        let flushes: Vec<(u64, u64)> = text
+            .lines()
+            .filter(|l| l.contains("wrote session uses"))
+            .filter_map(|l| Some((field(l, "sessions")?, field(l, "statements")?)))
+            .collect();
+        let requests: u64 = self.report.requests_measured();
+        let sessions: u64 = flushes.iter().map(|f| f.0).sum();
+        let one_statement_each = flushes.iter().all(|f| f.1 == 1);
+        self.report
+            .usage(flushes.len(), sessions, requests, one_statement_each);
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::load::Stats;
 
 /// Every scenario a run must have; a run missing one has failed.
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "GET /api",
     "GET /api/user/session (authenticated)",
     "GET /api/auth/forward (forward auth)",
@@ -16,6 +16,7 @@ const SCENARIOS: [&str; 13] = [
     "GET /api/user/sessions, 100k sessions",
     "staff GET /api/user/:id/sessions, 1 session",
     "staff GET /api/user/:id/sessions, 100k sessions",
+    "staff GET /api/users?search=, 100k accounts",
     "POST /api/user/session (login)",
     "GET /api/user/session, no logins beside",
     "GET /api/user/session, during login burst",
@@ -61,6 +62,8 @@ pub struct Report {
     checks: Vec<(String, bool)>,
     /// A smoke run: targets are shown, not held to.
     smoke: bool,
+    /// (flushes, sessions written, requests measured, every flush one statement)
+    usage: Option<(usize, u64, u64, bool)>,
 }
 
 impl Report {
@@ -79,6 +82,7 @@ impl Report {
             notes: Vec::new(),
             checks: Vec::new(),
             smoke: false,
+            usage: None,
         }
     }
 
@@ -88,6 +92,22 @@ impl Report {
 
     pub fn single(&mut self, name: String, took: Duration) {
         self.singles.push((name, took));
+    }
+
+    /// Every request the load scenarios measured.
+    pub fn requests_measured(&self) -> u64 {
+        self.rows.iter().map(|r| r.samples as u64).sum()
+    }
+
+    /// What the server's flushes of session uses came to (see `usage_writes`).
+    pub fn usage(
+        &mut self,
+        flushes: usize,
+        sessions: u64,
+        requests: u64,
+        one_statement_each: bool,
+    ) {
+        self.usage = Some((flushes, sessions, requests, one_statement_each));
     }
 
     pub fn note(&mut self, note: String) {
@@ -214,6 +234,15 @@ impl Report {
                 ratio <= 3.0,
             ));
         }
+        // Uses are noted in memory and flushed every 30 s in one statement (issue #12).
+        let (flushes, written, requests, one_each) = self.usage.unwrap_or((0, 0, 0, false));
+        checks.push((
+            format!(
+                "session uses: {flushes} flushes wrote {written} session rows in all, for {requests} measured requests{} (target: at least one flush, one statement each)",
+                if one_each { ", one statement each" } else { ", NOT one statement each" }
+            ),
+            flushes > 0 && one_each,
+        ));
         let peak = self.peak_rss().unwrap_or(f64::NAN);
         checks.push((
             format!("server peak RSS {peak:.1} MiB (target < 50 MiB)"),

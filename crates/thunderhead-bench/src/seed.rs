@@ -78,6 +78,35 @@ impl Seeder {
             .ok_or_else(|| anyhow::anyhow!("client {name} exists"))
     }
 
+    /// `count` more accounts (`member0`, `member1`, …), written as an import writes them (a
+    /// fixed bcrypt hash, no hashing), for the staff search scenario.
+    pub async fn members(&self, count: usize) -> anyhow::Result<()> {
+        use thunderhead::domain::import::ImportedAccount;
+        const HASH: &str = "$2a$04$p0Bf9dJiFz.7t.8iJSeX1uv9DMHvmONZm2wj6/lYPTcYjJ8tsJ9i6";
+        const FIRST_ID: i64 = 1_000_000;
+        let all: Vec<usize> = (0..count).collect();
+        for chunk in all.chunks(500) {
+            let accounts: Vec<ImportedAccount> = chunk
+                .iter()
+                .map(|&i| ImportedAccount {
+                    id: UserId(FIRST_ID + i as i64),
+                    username: format!("member{i}"),
+                    email: format!("member{i}@bench.invalid"),
+                    password_hash: HASH.into(),
+                    staff: false,
+                    banned_at: None,
+                    created_at: 0,
+                    updated_at: 0,
+                    domain: "bench.invalid".into(),
+                    subdomain: None,
+                    sessions: Vec::new(),
+                })
+                .collect();
+            self.store.import_accounts(&accounts, false).await?;
+        }
+        Ok(())
+    }
+
     /// Gives `user` `count` live sessions with IDs `first_iat..first_iat+count`.
     pub async fn add_sessions(
         &self,

@@ -44,6 +44,37 @@ function say(message, kind) {
 
 const when = (seconds) => new Date(seconds * 1000).toLocaleString();
 
+/** A session unused for this long is marked idle. */
+const IDLE_DAYS = 30;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** "3 minutes ago", for a time in milliseconds. */
+function ago(ms) {
+  const seconds = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (seconds < 45) return 'just now';
+  const units = [['minute', 60], ['hour', 60], ['day', 24], ['month', 30], ['year', 12]];
+  let amount = seconds;
+  let name = 'second';
+  for (const [unit, size] of units) {
+    if (amount / size < 1) break;
+    amount /= size;
+    name = unit;
+    if (unit === 'day' && amount < 30) break;
+  }
+  amount = Math.max(1, Math.round(amount));
+  return `${amount} ${name}${amount === 1 ? '' : 's'} ago`;
+}
+
+/** A relative time whose exact time shows on hover (title) and on focus (CSS). */
+function timeAgo(iso) {
+  const ms = Date.parse(iso);
+  const exact = new Date(ms).toLocaleString();
+  return h('time', { datetime: iso, title: exact, 'data-exact': exact, tabindex: '0', text: ago(ms) });
+}
+
+/** When a session was last used, or opened if never used since. */
+const lastUse = (s) => Date.parse(s.usedAt || s.createdAt);
+
 // ---- the API ----
 class ApiError extends Error {
   constructor(status, body, retryAfter) {
@@ -274,7 +305,13 @@ async function sessionsView(container, { own, user, offset }) {
   const refresh = (at = offset) => sessionsView(container, { own, user, offset: at });
   const selected = new Set();
   const endSelected = h('button', { type: 'button', class: 'danger', id: 'end-selected', disabled: true, text: 'End selected' });
-  const rows = list.items.map((s) => {
+  // This device first, then the most recently used.
+  const items = [...list.items].sort((a, b) => {
+    if (own && a.iat === current.iat) return -1;
+    if (own && b.iat === current.iat) return 1;
+    return lastUse(b) - lastUse(a);
+  });
+  const rows = items.map((s) => {
     const isCurrent = own && s.iat === current.iat;
     const box = h('input', { type: 'checkbox', 'aria-label': `Select ${s.name}`, disabled: isCurrent, onchange: (e) => {
       if (e.target.checked) selected.add(String(s.iat)); else selected.delete(String(s.iat));
@@ -288,10 +325,18 @@ async function sessionsView(container, { own, user, offset }) {
         return `Ended "${s.name}".`;
       }, refresh);
     } });
-    return h('tr', { 'data-iat': s.iat },
+    const idle = Date.now() - lastUse(s) > IDLE_DAYS * DAY_MS;
+    const place = s.lastIp || s.ip;
+    return h('tr', { 'data-iat': s.iat, class: idle ? 'idle' : null },
       h('td', {}, box),
-      h('td', { 'data-label': 'Device' }, s.name, isCurrent ? h('span', { class: 'tag', text: 'This device' }) : null),
-      h('td', { 'data-label': 'Signed in' }, when(s.iat)),
+      h('td', { 'data-label': 'Device', class: 'device' }, s.name,
+        isCurrent ? h('span', { class: 'tag', text: 'This device' }) : null,
+        idle ? h('span', { class: 'tag idle', title: `Not used for more than ${IDLE_DAYS} days`, text: 'idle' }) : null,
+        s.userAgent && s.userAgent !== s.name ? h('div', { class: 'muted small ua', text: s.userAgent }) : null),
+      h('td', { 'data-label': 'Last active', class: 'last-active' }, s.usedAt ? timeAgo(s.usedAt) : h('span', {}, 'not since sign-in')),
+      h('td', { 'data-label': 'From', class: 'place' }, place || 'unknown',
+        s.ip && s.lastIp && s.ip !== s.lastIp ? h('div', { class: 'muted small', text: `signed in from ${s.ip}` }) : null),
+      h('td', { 'data-label': 'Signed in' }, timeAgo(s.createdAt)),
       h('td', { 'data-label': 'Expires' }, when(s.exp)),
       h('td', {}, end));
   });
@@ -328,45 +373,77 @@ async function sessionsView(container, { own, user, offset }) {
     h('h2', { text: own ? `Your sessions (${list.count})` : `${user.username}'s sessions (${list.count})` }),
     h('div', { class: 'actions' }, endSelected, endAll, h('button', { type: 'button', text: 'Refresh', onclick: () => refresh() })),
     list.items.length === 0 ? h('p', { class: 'muted', text: 'No sessions.' }) : h('table', {},
-      h('thead', {}, h('tr', {}, h('th', { text: '' }), h('th', { text: 'Device' }), h('th', { text: 'Signed in' }), h('th', { text: 'Expires' }), h('th', { text: '' }))),
+      h('thead', {}, h('tr', {}, h('th', { text: '' }), h('th', { text: 'Device' }), h('th', { text: 'Last active' }), h('th', { text: 'From' }), h('th', { text: 'Signed in' }), h('th', { text: 'Expires' }), h('th', { text: '' }))),
       h('tbody', {}, rows)),
     pager));
   return true;
 }
 
 // ---- staff ----
-async function staffView(container, offset = 0) {
-  const idField = field('userid', 'User ID', 'search', { inputmode: 'numeric', pattern: '[0-9]+', required: true });
+/** How long typing must pause before the search asks the server. */
+const SEARCH_DELAY_MS = 250;
+
+/**
+ * Find users as you type (by any part of a name or email; the server searches), or open one by
+ * ID (digits, then Enter). Below, every user or the matches, newest first, a page at a time.
+ */
+async function staffView(container) {
+  const search = field('userid', 'Find a user: part of a name or email, or an ID', 'search',
+    { autocomplete: 'off', spellcheck: 'false', 'aria-controls': 'all-users' });
   const formError = h('p', { class: 'error', role: 'alert' });
   const detail = h('div', { id: 'user-detail' });
-  const find = h('form', { class: 'stack', id: 'find-user', onsubmit: async (event) => {
+  const results = h('div');
+  let timer = null;
+  let asked = 0;
+  const lookup = async (offset = 0) => {
+    const text = search.input.value.trim();
+    // Answers can arrive out of order; only the last question's is drawn.
+    const question = ++asked;
+    const path = text
+      ? `/users?search=${encodeURIComponent(text.slice(0, 100))}&limit=${PAGE}&offset=${offset}`
+      : `/users?limit=${PAGE}&offset=${offset}`;
+    let users;
+    try {
+      users = await api('GET', path);
+    } catch (error) {
+      if (error.status !== 401 && question === asked) say(explain(error));
+      return;
+    }
+    if (question !== asked) return;
+    drawUsers(results, users, { text, offset, page: lookup, open: (id) => openUser(detail, id, formError) });
+  };
+  search.input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => lookup(0), SEARCH_DELAY_MS);
+  });
+  const find = h('form', { class: 'stack', id: 'find-user', role: 'search', onsubmit: async (event) => {
     event.preventDefault();
-    await openUser(detail, idField.input.value.trim(), formError);
-  } }, idField.node, formError, h('div', { class: 'actions' }, h('button', { class: 'primary', type: 'submit', text: 'Find' })));
-  let users;
-  try {
-    users = await api('GET', `/users?limit=${PAGE}&offset=${offset}`);
-  } catch (error) {
-    if (error.status !== 401) say(explain(error));
-    return;
-  }
+    clearTimeout(timer);
+    const text = search.input.value.trim();
+    if (/^[0-9]+$/.test(text)) await openUser(detail, text, formError);
+    else await lookup(0);
+  } }, search.node, formError, h('div', { class: 'actions' }, h('button', { class: 'primary', type: 'submit', text: 'Find' })));
+  container.replaceChildren(h('section', { class: 'card' }, h('h2', { text: 'Find a user' }), find), detail, results);
+  await lookup(0);
+}
+
+function drawUsers(results, users, { text, offset, page, open }) {
   const rows = users.items.map((u) => h('tr', {},
     h('td', { 'data-label': 'ID' }, u.id),
     h('td', { 'data-label': 'Username' }, u.username, u.staff ? h('span', { class: 'tag', text: 'staff' }) : null,
       u.bannedAt ? h('span', { class: 'tag banned', text: 'banned' }) : null),
     h('td', { 'data-label': 'Email' }, u.email),
-    h('td', {}, h('button', { type: 'button', text: 'Open', 'aria-label': `Open ${u.username}`, onclick: () => openUser(detail, u.id, formError) }))));
+    h('td', {}, h('button', { type: 'button', text: 'Open', 'aria-label': `Open ${u.username}`, onclick: () => open(u.id) }))));
   const last = Math.min(offset + users.items.length, users.count);
-  container.replaceChildren(
-    h('section', { class: 'card' }, h('h2', { text: 'Find a user' }), find),
-    detail,
-    h('section', { class: 'card', id: 'all-users' }, h('h2', { text: `All users (${users.count})` }),
-      h('table', {}, h('thead', {}, h('tr', {}, h('th', { text: 'ID' }), h('th', { text: 'Username' }), h('th', { text: 'Email' }), h('th', { text: '' }))),
-        h('tbody', {}, rows)),
-      users.count > PAGE ? h('div', { class: 'pager' },
-        h('button', { type: 'button', text: 'Previous', disabled: offset === 0, onclick: () => staffView(container, Math.max(0, offset - PAGE)) }),
-        h('span', { class: 'muted', text: `${offset + 1}–${last} of ${users.count}` }),
-        h('button', { type: 'button', text: 'Next', disabled: last >= users.count, onclick: () => staffView(container, offset + PAGE) })) : null));
+  const title = text ? `Users matching "${text}" (${users.count})` : `All users (${users.count})`;
+  results.replaceChildren(h('section', { class: 'card', id: 'all-users', 'aria-live': 'polite' }, h('h2', { text: title }),
+    users.items.length === 0 ? h('p', { class: 'muted', text: 'No user matches.' }) : h('table', {},
+      h('thead', {}, h('tr', {}, h('th', { text: 'ID' }), h('th', { text: 'Username' }), h('th', { text: 'Email' }), h('th', { text: '' }))),
+      h('tbody', {}, rows)),
+    users.count > PAGE ? h('div', { class: 'pager' },
+      h('button', { type: 'button', text: 'Previous', disabled: offset === 0, onclick: () => page(Math.max(0, offset - PAGE)) }),
+      h('span', { class: 'muted', text: `${offset + 1}–${last} of ${users.count}` }),
+      h('button', { type: 'button', text: 'Next', disabled: last >= users.count, onclick: () => page(offset + PAGE) })) : null));
 }
 
 async function openUser(detail, id, formError) {
