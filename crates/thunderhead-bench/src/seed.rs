@@ -104,6 +104,8 @@ impl Seeder {
                 .collect();
             self.store.import_accounts(&accounts, false).await?;
         }
+        // As the importer does after a bulk load.
+        self.store.refresh_statistics().await?;
         Ok(())
     }
 

@@ -388,7 +388,7 @@ const SEARCH_DELAY_MS = 250;
  * ID (digits, then Enter). Below, every user or the matches, newest first, a page at a time.
  */
 async function staffView(container) {
-  const search = field('userid', 'Find a user: part of a name or email, or an ID', 'search',
+  const search = field('userid', 'Part of a name or email, or an ID', 'search',
     { autocomplete: 'off', spellcheck: 'false', 'aria-controls': 'all-users' });
   const formError = h('p', { class: 'error', role: 'alert' });
   const detail = h('div', { id: 'user-detail' });

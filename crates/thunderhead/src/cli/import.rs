@@ -113,6 +113,11 @@ pub async fn run(config: Config, command: ImportCommand) -> Result<(), StartErro
         progress.advance(report.read);
     }
     progress.finish(report.read);
+    if !dry_run {
+        app.finish_import().await.map_err(|e| {
+            StartError::Runtime(anyhow::Error::new(e).context("cannot gather statistics"))
+        })?;
+    }
     source
         .close()
         .await

@@ -53,11 +53,12 @@ impl Directory {
 }
 
 /// `2022-11-06T01:12:06.000Z`
+/// chrono's RFC 3339 writer rather than `format("%Y-…")`, which parses its pattern on every
+/// call: every Session in every response carries one or two of these.
 fn iso8601(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Part 1's four fields, then Part 2's (API.md 2.1), which v3 clients ignore.
@@ -142,5 +143,10 @@ mod tests {
             super::iso8601(1_667_697_126_000),
             "2022-11-06T01:12:06.000Z"
         );
+        assert_eq!(
+            super::iso8601(1_667_697_126_042),
+            "2022-11-06T01:12:06.042Z"
+        );
+        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000Z");
     }
 }

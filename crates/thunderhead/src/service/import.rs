@@ -14,6 +14,12 @@ impl App {
         Ok(self.store.reserve_user_ids(highest.0).await?)
     }
 
+    /// After the last batch: statistics for the planner, so searches and lists over what was
+    /// imported use their indexes at once.
+    pub async fn finish_import(&self) -> ApiResult<()> {
+        Ok(self.store.refresh_statistics().await?)
+    }
+
     /// Writes one batch of accounts in one transaction; with `dry_run`, works out exactly what
     /// would be written and rolls it back.
     pub async fn import_accounts(

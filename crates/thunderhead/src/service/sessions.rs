@@ -54,10 +54,15 @@ impl App {
             .authenticate(subject.user, subject.session, now_s)
             .await?;
         let mut caller = self.admit(record, now_ms)?;
-        if let Some(ip) = used_from {
-            self.note_use(&caller.session, ip, now_ms);
+        match used_from {
+            Some(ip) => {
+                self.note_use(&caller.session, ip, now_ms);
+                // This request is the freshest use there is; no need to look it up.
+                caller.session.used_at = Some(now_ms);
+                caller.session.last_ip = Some(ip.to_string());
+            }
+            None => self.overlay_uses(std::slice::from_mut(&mut caller.session)),
         }
-        self.overlay_uses(std::slice::from_mut(&mut caller.session));
         Ok(caller)
     }
 

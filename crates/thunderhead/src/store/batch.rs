@@ -41,11 +41,36 @@ pub(super) trait Lookups: Send + Sync + 'static {
 }
 
 /// A row of `sql::AUTHENTICATE_MANY`: the lookup's position and what it found.
-#[derive(sqlx::FromRow)]
 struct NumberedAuth {
     n: i64,
-    #[sqlx(flatten)]
     record: AuthRecord,
+}
+
+/// By column position, not name: this runs for every authenticated request, and a lookup of
+/// each column's name per row is work for nothing when the statement fixes the order.
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for NumberedAuth {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            n: row.try_get(0)?,
+            record: AuthRecord {
+                session: SessionRecord {
+                    user_id: UserId(row.try_get(1)?),
+                    id: SessionId(row.try_get(2)?),
+                    exp: row.try_get(3)?,
+                    name: row.try_get(4)?,
+                    created_at: row.try_get(5)?,
+                    used_at: row.try_get(6)?,
+                    ip: row.try_get(7)?,
+                    last_ip: row.try_get(8)?,
+                    user_agent: row.try_get(9)?,
+                },
+                staff: row.try_get(10)?,
+                banned_at: row.try_get(11)?,
+                username: row.try_get(12)?,
+            },
+        })
+    }
 }
 
 /// `sql::AUTHENTICATE_MANY`: (user, session, now) -> the live session and its owner.

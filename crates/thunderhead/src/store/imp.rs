@@ -908,6 +908,14 @@ macro_rules! impl_store {
                     self.introspect_row(client, session).await
                 }
 
+                async fn refresh_statistics(&self) -> StoreResult<()> {
+                    let _writer = self.writer().await;
+                    for statement in sql::REFRESH_STATISTICS {
+                        sqlx::query(statement).execute(self.pool()).await?;
+                    }
+                    Ok(())
+                }
+
                 async fn ping(&self) -> StoreResult<()> {
                     sqlx::query("SELECT 1").execute(self.pool()).await?;
                     Ok(())

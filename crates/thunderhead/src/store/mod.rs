@@ -330,6 +330,9 @@ pub trait Store: Send + Sync + 'static {
         dry_run: bool,
     ) -> StoreResult<Vec<ImportOutcome>>;
 
+    /// Gathers the planner's statistics after a bulk load (an import).
+    async fn refresh_statistics(&self) -> StoreResult<()>;
+
     /// Answers when the database does; for readiness probes.
     async fn ping(&self) -> StoreResult<()>;
     /// Forgets rate-limit windows that have ended.

@@ -261,3 +261,38 @@ async fn fifty_guesses_at_once_over_two_instances_check_at_most_the_limit() -> T
     assert_eq!((checked, refused), (10, 40), "{statuses:?}");
     Ok(())
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (TEST_DATABASE_URL); CI runs it"]
+async fn fifty_logins_over_two_instances_with_a_cap_of_three_leave_three() -> TestResult {
+    let cluster = Cluster::start(
+        2,
+        &[
+            ("THUNDERHEAD_RATE_LIMITS", "off"),
+            ("THUNDERHEAD_MAX_SESSIONS_PER_USER", "3"),
+        ],
+    )
+    .await?;
+    let logins = join_all((0..50).map(|i| cluster.login(i % 2, "alice", PASSWORD))).await;
+    let mut tokens = Vec::new();
+    for login in logins {
+        let (status, body) = login?;
+        assert_eq!(status, 201, "{body}");
+        tokens.push(body["token"].as_str().unwrap_or_default().to_owned());
+    }
+    let mut alive = 0;
+    for token in &tokens {
+        if cluster
+            .status(0, reqwest::Method::GET, "/api/user/session", token)
+            .await?
+            == 200
+        {
+            alive += 1;
+        }
+    }
+    assert_eq!(
+        alive, 3,
+        "exactly the cap survives fifty logins over two instances"
+    );
+    Ok(())
+}
