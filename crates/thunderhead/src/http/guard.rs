@@ -122,14 +122,19 @@ pub async fn no_endpoint(State(state): State<AppState>, req: Request) -> Respons
 
 /// The client's address: the peer, or what trusted proxies forwarded.
 fn request_ip(state: &AppState, req: &Request) -> IpAddr {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    forwarded_ip(state, peer, req.headers())
+    client_ip_of(state, req.extensions(), req.headers())
 }
 
-fn forwarded_ip(state: &AppState, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+/// The client's address from a request's connection and headers: the peer, or what trusted
+/// proxies forwarded.
+fn client_ip_of(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> IpAddr {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let forwarded = headers
         .get_all("x-forwarded-for")
         .iter()
@@ -166,10 +171,6 @@ impl FromRequestParts<AppState> for RequestIp {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(Self(forwarded_ip(state, peer, &parts.headers)))
+        Ok(Self(client_ip_of(state, &parts.extensions, &parts.headers)))
     }
 }

@@ -99,7 +99,7 @@ impl App {
             .map_err(ApiError::from)?
             .is_empty()
         {
-            let row = self.key_row(&master.key, true);
+            let row = self.key_row(&master.key, true)?;
             if self
                 .store
                 .add_signing_key(&row)
@@ -113,20 +113,16 @@ impl App {
         Ok(())
     }
 
-    fn key_row(&self, key: &KeyPair, legacy: bool) -> KeyRow {
-        let sealed = self
-            .master
-            .as_ref()
-            .map(|m| m.sealer.seal(key))
-            .unwrap_or_default();
-        KeyRow {
+    /// `key` as the key set stores it, its private half sealed: which needs the master.
+    fn key_row(&self, key: &KeyPair, legacy: bool) -> Result<KeyRow, KeySetError> {
+        Ok(KeyRow {
             kid: key.kid().to_owned(),
             public_key: key.public().to_pem(),
-            private_key: sealed,
+            private_key: self.master()?.sealer.seal(key),
             created_at: self.clock.now_ms(),
             retired_at: None,
             legacy,
-        }
+        })
     }
 
     /// Re-reads the key set and puts it in force if it changed; true if it did.
@@ -212,9 +208,8 @@ impl App {
 
     /// Makes a new key, which signs from now on; older keys keep verifying until retired.
     pub async fn rotate_key(&self) -> Result<String, KeySetError> {
-        self.master()?;
         let key = KeyPair::generate();
-        let row = self.key_row(&key, false);
+        let row = self.key_row(&key, false)?;
         self.store
             .add_signing_key(&row)
             .await
@@ -237,8 +232,7 @@ impl App {
     /// Adds `key` (an imported server's) as the key that kid-less tokens verify against.
     /// True if it was not in the set before.
     pub async fn adopt_legacy_key(&self, key: &KeyPair) -> Result<bool, KeySetError> {
-        self.master()?;
-        let row = self.key_row(key, true);
+        let row = self.key_row(key, true)?;
         let added = self
             .store
             .add_signing_key(&row)

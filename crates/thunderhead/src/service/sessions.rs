@@ -16,7 +16,7 @@ use super::{App, Caller, Issued, Origin};
 pub const MAX_BULK: usize = 100;
 
 /// The caller a lookup found: none is an invalid token, a banned owner is refused.
-pub(super) fn caller_from(record: Option<AuthRecord>) -> ApiResult<Caller> {
+fn caller_from(record: Option<AuthRecord>) -> ApiResult<Caller> {
     let record = record.ok_or(ApiError::InvalidToken)?;
     if record.banned_at.is_some() {
         return Err(ApiError::Banned);
@@ -104,8 +104,9 @@ impl App {
             self.lifetimes.normal_s
         };
         let ip = origin.ip.to_string();
+        let now_ms = self.clock.now_ms();
         let login = NewLogin {
-            now_ms: self.clock.now_ms(),
+            now_ms,
             lifetime_s,
             name,
             ip: Some(&ip),
@@ -131,7 +132,7 @@ impl App {
         Ok(Issued {
             token,
             exp: session.exp,
-            remaining_s: session.exp - self.clock.now_s(),
+            remaining_s: session.exp - now_ms.div_euclid(1000),
         })
     }
 

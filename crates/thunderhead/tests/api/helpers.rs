@@ -153,37 +153,42 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Self::Postgres { admin_url, schema } = self {
-            let (url, schema) = (admin_url.clone(), schema.clone());
-            // Drop runs outside any runtime we may block; a short-lived one does the cleanup.
-            let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                rt.block_on(async move {
-                    if let Ok(options) = PgConnectOptions::from_str(&url) {
-                        if let Ok(mut conn) = sqlx::ConnectOptions::connect(&options).await {
-                            // A background task of the test (the pruner) may have been stopped
-                            // mid-transaction; its locks would block the drop.
-                            let _ = sqlx::query(
-                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
-                            )
-                            .bind(&schema)
-                            .execute(&mut conn)
-                            .await;
-                            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                                .execute(&mut conn)
-                                .await;
-                        }
-                    }
-                });
-            })
-            .join();
+            drop_schema(admin_url, schema);
         }
     }
+}
+
+/// Drops a test's PostgreSQL schema, first ending connections named after it. Runs outside
+/// any runtime a `Drop` may be called in, on a short-lived one of its own.
+pub fn drop_schema(admin_url: &str, schema: &str) {
+    let (url, schema) = (admin_url.to_owned(), schema.to_owned());
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            if let Ok(options) = PgConnectOptions::from_str(&url) {
+                if let Ok(mut conn) = sqlx::ConnectOptions::connect(&options).await {
+                    // A background task of the test (the pruner) may have been stopped
+                    // mid-transaction; its locks would block the drop.
+                    let _ = sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(&schema)
+                    .execute(&mut conn)
+                    .await;
+                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            }
+        });
+    })
+    .join();
 }
 
 pub struct TestApp {

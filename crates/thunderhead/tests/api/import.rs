@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::ConnectOptions;
 
 use crate::cli::{spawn_server, Env};
 use crate::helpers::TestResult;
@@ -88,26 +88,7 @@ impl Source {
 
 impl Drop for Source {
     fn drop(&mut self) {
-        let (admin, schema) = (self.admin.clone(), self.schema.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(options) = PgConnectOptions::from_str(&admin) {
-                    if let Ok(mut conn) = options.connect().await {
-                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                            .execute(&mut conn)
-                            .await;
-                        let _ = conn.close().await;
-                    }
-                }
-            });
-        })
-        .join();
+        crate::helpers::drop_schema(&self.admin, &self.schema);
     }
 }
 
